@@ -1,0 +1,55 @@
+"""The one definition of the data folder: where faces, images, thumbnails and the catalogue live.
+
+Everything the workbench writes goes under one root: `--data DIR`, else `$WORKBENCH_DATA`,
+else `./data`. Only `faces/` of the demo panel and `sweeps/` examples are committed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+DATA_ENV = "WORKBENCH_DATA"
+DEFAULT_DATA = Path("data")
+
+
+@dataclass(frozen=True)
+class DataLayout:
+    root: Path
+
+    @classmethod
+    def resolve(cls, data: str | os.PathLike[str] | None = None) -> DataLayout:
+        """The data root from an explicit path, else `$WORKBENCH_DATA`, else `./data`."""
+        chosen = data if data is not None else os.environ.get(DATA_ENV) or DEFAULT_DATA
+        return cls(Path(chosen).expanduser().resolve())
+
+    @property
+    def faces(self) -> Path:
+        """Normalised reference faces and their manifest (the panel)."""
+        return self.root / "faces"
+
+    @property
+    def images(self) -> Path:
+        """Generated JPEGs, content-addressed by SHA-256."""
+        return self.root / "images"
+
+    @property
+    def thumbnails(self) -> Path:
+        """Thumbnails cached on demand, named after the image they shrink."""
+        return self.root / "thumbnails"
+
+    @property
+    def catalogue(self) -> Path:
+        """The Parquet dataset: immutable part files, one row per image or failed cell."""
+        return self.root / "catalogue"
+
+    @property
+    def sweeps(self) -> Path:
+        """Sweep specifications (TOML)."""
+        return self.root / "sweeps"
+
+    @property
+    def generated(self) -> Path:
+        """One-off generations from `workbench generate` when no --out is given."""
+        return self.root / "generated"
