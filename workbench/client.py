@@ -1,0 +1,245 @@
+"""The Headshot API client: validates before spending, checks every reply, retries what may heal.
+
+One `httpx.AsyncClient` under a concurrency limit; retries (429 honouring Retry-After, 5xx,
+timeouts, dropped connections) go through stamina with exponential backoff and jitter, bounded in
+attempts and total time. Every failure surfaces as one of `workbench.errors`' ApiError types.
+The API key lives in the JSON body only; it is never logged, put in an exception or a repr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import httpx
+import stamina
+
+from workbench.contract import (
+    ENDPOINT,
+    PortraitParams,
+    build_request,
+    check_jpeg,
+    decode_data_uri,
+)
+from workbench.errors import (
+    ApiError,
+    AuthError,
+    InvalidRequest,
+    MalformedReply,
+    OutOfCredits,
+    RateLimited,
+    TransientError,
+)
+
+logger = logging.getLogger(__name__)
+
+ERROR_EXCERPT_CHARS = 200
+# The simulator reports the seed it actually used for seed -1; the real API may not.
+SEED_HEADER = "X-Seed"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try one request before giving up with its typed error."""
+
+    attempts: int = 5
+    timeout: float = 300.0  # bound on all attempts and waits together, seconds
+    wait_initial: float = 0.5
+    wait_max: float = 30.0
+    wait_jitter: float = 1.0
+    max_retry_after: float = 120.0  # a longer Retry-After is capped, not obeyed blindly
+
+
+@dataclass(frozen=True)
+class Generation:
+    """A successful call: JPEG bytes exactly as received, in sample order."""
+
+    images: list[bytes] = field(repr=False)
+    latency_ms: float  # wall time of the call, retries and waits included
+    attempts: int
+    seed: int  # the seed the run had: the requested one, or the server's pick where it says
+
+
+class HeadshotClient:
+    """Async client for `POST /api/generate-portrait`. Use as `async with HeadshotClient(...)`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float | httpx.Timeout = 120.0,
+        max_concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+            ),
+            transport=transport,
+        )
+
+    def __repr__(self) -> str:
+        return f"HeadshotClient(base_url={self.base_url!r}, max_concurrency={self.max_concurrency})"
+
+    async def __aenter__(self) -> HeadshotClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def generate(self, params: PortraitParams, face: bytes) -> Generation:
+        """Portraits of `face` (JPEG, PNG or WebP bytes) in the style of `params`.
+
+        Raises InvalidRequest before sending anything if the request breaks the contract, and
+        the typed ApiError of the last attempt once retries are exhausted.
+        """
+        body = build_request(params, face, self._api_key).wire_body()
+        started = time.perf_counter()
+        attempts = 0
+        async with self._slots:
+            try:
+                async for attempt in stamina.retry_context(
+                    on=self._backoff,
+                    attempts=self.retry.attempts,
+                    timeout=self.retry.timeout,
+                    wait_initial=self.retry.wait_initial,
+                    wait_max=self.retry.wait_max,
+                    wait_jitter=self.retry.wait_jitter,
+                ):
+                    with attempt:
+                        attempts = attempt.num
+                        images, seed = await self._send_once(body, params)
+            except ApiError as exc:
+                exc.attempts = attempts
+                exc.latency_ms = (time.perf_counter() - started) * 1000
+                raise
+        latency_ms = (time.perf_counter() - started) * 1000
+        return Generation(images=images, latency_ms=latency_ms, attempts=attempts, seed=seed)
+
+    def _backoff(self, exc: Exception) -> bool | float:
+        """stamina's hook: retry or not, and for 429 how long the server asked us to wait."""
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.retry.max_retry_after)
+        retry = isinstance(exc, ApiError) and exc.retryable
+        if retry:
+            logger.info("retrying after %s: %s", type(exc).__name__, exc)
+        return retry
+
+    async def _send_once(self, body: dict, params: PortraitParams) -> tuple[list[bytes], int]:
+        try:
+            response = await self._http.post(ENDPOINT, json=body)
+        except httpx.TimeoutException as exc:
+            raise TransientError(f"no reply in time ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise TransientError(f"connection failed ({type(exc).__name__}: {exc})") from None
+        if response.status_code != 200:
+            raise self._status_error(response)
+        return self._read_images(response, params), self._seed_of(response, params)
+
+    def _status_error(self, response: httpx.Response) -> ApiError:
+        status = response.status_code
+        excerpt = self._excerpt(response.text)
+        where = f"HTTP {status} from {self.base_url}{ENDPOINT}: {excerpt}"
+        if status in (400, 422):
+            return InvalidRequest(where, status=status)
+        if status in (401, 403):
+            return AuthError(f"the API key was refused ({where})", status=status)
+        if status == 402:
+            return OutOfCredits(f"out of credits ({where})", status=status)
+        if status == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return RateLimited(f"rate limited ({where})", retry_after=retry_after, status=status)
+        if status >= 500:
+            return TransientError(f"server error ({where})", status=status)
+        return ApiError(f"unexpected reply ({where})", status=status)
+
+    def _excerpt(self, text: str) -> str:
+        # A server may echo the body back; the key must not travel on in our error text.
+        text = " ".join(text.split())[:ERROR_EXCERPT_CHARS] or "(empty body)"
+        return text.replace(self._api_key, "***") if self._api_key else text
+
+    @staticmethod
+    def _read_images(response: httpx.Response, params: PortraitParams) -> list[bytes]:
+        try:
+            payload = response.json()
+        except ValueError:
+            raise MalformedReply("reply is not JSON") from None
+        uris = payload.get("outputImages") if isinstance(payload, dict) else None
+        if not isinstance(uris, list):
+            raise MalformedReply("reply has no outputImages list")
+        if len(uris) != params.sample_number:
+            raise MalformedReply(
+                f"reply has {len(uris)} images, sampleNumber asked for {params.sample_number}"
+            )
+        images = []
+        for index, uri in enumerate(uris):
+            try:
+                data = decode_data_uri(uri)
+                check_jpeg(data, params.size)
+            except MalformedReply as exc:
+                raise MalformedReply(f"image {index}: {exc}") from None
+            images.append(data)
+        return images
+
+    @staticmethod
+    def _seed_of(response: httpx.Response, params: PortraitParams) -> int:
+        if params.reproducible:
+            return params.seed
+        try:
+            return int(response.headers.get(SEED_HEADER, params.seed))
+        except ValueError:
+            return params.seed
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+class SyncHeadshotClient:
+    """A blocking wrapper for scripts: `SyncHeadshotClient(url, key).generate(params, face)`."""
+
+    def __init__(self, base_url: str, api_key: str, **kwargs):
+        self._args = (base_url, api_key)
+        self._kwargs = kwargs
+
+    def __repr__(self) -> str:
+        return f"SyncHeadshotClient(base_url={self._args[0]!r})"
+
+    def generate(self, params: PortraitParams, face: bytes) -> Generation:
+        async def once() -> Generation:
+            async with HeadshotClient(*self._args, **self._kwargs) as client:
+                return await client.generate(params, face)
+
+        return asyncio.run(once())
