@@ -1,0 +1,230 @@
+"""The simulator's HTTP face: an ASGI app enforcing the one contract schema, with fault injection.
+
+`POST /api/generate-portrait` validates with `workbench.contract.PortraitRequest` (422 naming the
+field, never echoing inputs), checks the key (401), waits the configured latency, maybe injects a
+fault, then renders. `GET /openapi.json` serves the contract; `GET /_simulator/stats` counts
+requests. The hidden stability is never served.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import json
+import random
+import secrets
+import threading
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from workbench.client import SEED_HEADER
+from workbench.contract import (
+    ENDPOINT,
+    JPEG_DATA_URI_PREFIX,
+    SEED_MAX,
+    ErrorBody,
+    PortraitParams,
+    PortraitRequest,
+    PortraitResponse,
+)
+from workbench.simulator.config import SimulatorConfig
+from workbench.simulator.render import render_portrait
+
+BANNER = "Headshot API SIMULATOR — not real portraits"
+RENDER_CACHE_BYTES = 256 * 1024 * 1024
+
+
+@dataclass
+class SimulatorStats:
+    """What the simulator saw; tests count requests with it (e.g. after a killed sweep)."""
+
+    requests: int = 0
+    images: int = 0
+    outcomes: Counter = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def record(self, outcome: str, images: int = 0) -> None:
+        with self.lock:
+            self.outcomes[outcome] += 1
+            self.images += images
+
+    def as_dict(self) -> dict:
+        with self.lock:
+            return {"requests": self.requests, "images": self.images, **dict(self.outcomes)}
+
+
+class RenderCache:
+    """Rendered data URIs by (face, params, sample), bounded in bytes.
+
+    Output is a pure function of those inputs, so caching changes no answer; it lets benchmarks
+    measure the client and the network rather than the renderer.
+    """
+
+    def __init__(self, max_bytes: int = RENDER_CACHE_BYTES):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get_or_render(self, face: bytes, params: PortraitParams, sample: int) -> str:
+        key = (hashlib.sha256(face).digest(), params.model_dump_json(), sample)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        uri = _data_uri(render_portrait(face, params, sample))
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = uri
+                self._bytes += len(uri)
+            while self._bytes > self.max_bytes and self._items:
+                _, evicted = self._items.popitem(last=False)
+                self._bytes -= len(evicted)
+        return uri
+
+
+def create_app(config: SimulatorConfig | None = None) -> FastAPI:
+    """The simulator as an ASGI app; `app.state.stats` holds its counters."""
+    config = config or SimulatorConfig()
+    faults = config.faults
+    stats = SimulatorStats()
+    cache = RenderCache()
+    app = FastAPI(
+        title="Headshot API (simulator)",
+        version="1",
+        description=(
+            f"{BANNER}. Enforces the Headshot API contract and answers with JPEGs whose style "
+            "is a deterministic function of (prompt, seed); the person comes from the input face."
+        ),
+    )
+    app.state.stats = stats
+    app.state.config = config
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        with stats.lock:
+            stats.requests += 1
+        stats.record("invalid")
+        # Never echo inputs: the body carries the key and a face photo.
+        detail = [
+            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "msg": err["msg"]}
+            for err in exc.errors()
+        ]
+        return JSONResponse(
+            status_code=422, content=ErrorBody(error="invalid request", detail=detail).model_dump()
+        )
+
+    @app.get("/")
+    async def index() -> dict:
+        return {"service": BANNER, "endpoint": ENDPOINT, "openapi": "/openapi.json"}
+
+    @app.get("/_simulator/stats")
+    async def read_stats() -> dict:
+        return stats.as_dict()
+
+    @app.post(
+        ENDPOINT,
+        response_model=PortraitResponse,
+        responses={
+            401: {"model": ErrorBody, "description": "API key refused"},
+            422: {"model": ErrorBody, "description": "Request breaks the contract"},
+            429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
+            500: {"model": ErrorBody, "description": "Server error (injected)"},
+        },
+        summary="Generate portrait photos from one reference face and a prompt",
+    )
+    async def generate_portrait(body: PortraitRequest, request: Request) -> Response:
+        with stats.lock:
+            stats.requests += 1
+            number = stats.requests
+        if not secrets.compare_digest(
+            body.api_key.get_secret_value().encode(), config.api_key.encode()
+        ):
+            stats.record("unauthorized")
+            return _error(401, "invalid API key")
+        if config.latency_ms > 0:
+            await asyncio.sleep(config.latency_ms / 1000)
+
+        # One generator per request number: the fault sequence is reproducible from fault_seed.
+        draw = random.Random(f"{faults.fault_seed}:{number}")
+        roll = draw.random()
+        if roll < faults.error_rate:
+            stats.record("error")
+            return _error(draw.choice((500, 502, 503)), "injected server error")
+        roll -= faults.error_rate
+        if roll < faults.rate_limit_rate:
+            stats.record("rate_limited")
+            return _error(
+                429, "injected rate limit", headers={"Retry-After": f"{faults.retry_after_s:g}"}
+            )
+        roll -= faults.rate_limit_rate
+        if roll < faults.hang_rate:
+            stats.record("hang")
+            await _hang_until_disconnect(request, config.hang_max_s)
+            return _error(504, "injected hang ended")
+        roll -= faults.hang_rate
+        malformed = roll < faults.malformed_rate
+
+        params = body.params()
+        seed = params.seed if params.reproducible else secrets.randbelow(SEED_MAX) + 1
+        params = params.model_copy(update={"seed": seed})
+        face = body.face_jpeg()
+        uris = [
+            await run_in_threadpool(cache.get_or_render, face, params, sample)
+            for sample in range(params.sample_number)
+        ]
+        if malformed:
+            stats.record("malformed")
+            uris = _corrupt(uris, draw, face, params)
+        else:
+            stats.record("ok", images=len(uris))
+        content = json.dumps({"outputImages": uris}, separators=(",", ":"))
+        return Response(content, media_type="application/json", headers={SEED_HEADER: str(seed)})
+
+    return app
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(
+        status_code=status, content=ErrorBody(error=message).model_dump(), headers=headers
+    )
+
+
+async def _hang_until_disconnect(request: Request, limit_s: float) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit_s
+    while loop.time() < deadline and not await request.is_disconnected():
+        await asyncio.sleep(0.05)
+
+
+def _corrupt(
+    uris: list[str], draw: random.Random, face: bytes, params: PortraitParams
+) -> list[str]:
+    """A reply that breaks the contract in one of the ways a real service might."""
+    kind = draw.choice(("count", "base64", "not_jpeg", "truncated", "size"))
+    if kind == "count":
+        return uris + uris[:1] if len(uris) < 8 else uris[:-1]
+    if kind == "base64":
+        return [JPEG_DATA_URI_PREFIX + "!!not*base64!!" + uri[40:] for uri in uris]
+    if kind == "not_jpeg":
+        fake = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
+        return [_data_uri(fake) for _ in uris]
+    if kind == "truncated":
+        return [_data_uri(_payload(uri)[: len(_payload(uri)) // 2]) for uri in uris]
+    width = params.width - 8 if params.width > 520 else params.width + 8
+    wrong = params.model_copy(update={"width": width})
+    return [_data_uri(render_portrait(face, wrong, sample)) for sample in range(len(uris))]
+
+
+def _data_uri(data: bytes) -> str:
+    return JPEG_DATA_URI_PREFIX + base64.b64encode(data).decode("ascii")
+
+
+def _payload(uri: str) -> bytes:
+    return base64.b64decode(uri[len(JPEG_DATA_URI_PREFIX) :])

@@ -1,0 +1,39 @@
+"""Settings of one simulator instance: the key it expects, its latency and injected faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Documented in the README: the key the simulator accepts unless told otherwise.
+DEFAULT_API_KEY = "simulator-key"
+
+
+@dataclass(frozen=True)
+class Faults:
+    """Probabilities per request of each injected fault, drawn from `fault_seed`.
+
+    error: a 5xx reply; rate_limit: 429 with Retry-After; hang: no reply until the client
+    gives up; malformed: a 200 whose images are wrong (count, base64, not a JPEG, size).
+    """
+
+    error_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    hang_rate: float = 0.0
+    malformed_rate: float = 0.0
+    fault_seed: int = 0
+    retry_after_s: float = 1.0
+
+    def __post_init__(self) -> None:
+        rates = (self.error_rate, self.rate_limit_rate, self.hang_rate, self.malformed_rate)
+        if any(not 0.0 <= rate <= 1.0 for rate in rates) or sum(rates) > 1.0:
+            raise ValueError("fault rates must each be in [0, 1] and add up to at most 1")
+        if self.retry_after_s < 0:
+            raise ValueError("retry_after_s must be >= 0")
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    api_key: str = field(default=DEFAULT_API_KEY, repr=False)
+    latency_ms: float = 0.0
+    faults: Faults = field(default_factory=Faults)
+    hang_max_s: float = 600.0  # a hung request is abandoned after this, even if nobody waits
