@@ -159,6 +159,11 @@ class ErrorBody(BaseModel):
     detail: list[dict[str, Any]] | str | None = None
 
 
+# Errors always name the wire field, whichever name the caller used.
+_WIRE_NAMES = {
+    name: info.alias for name, info in PortraitRequest.model_fields.items() if info.alias
+}
+
 # --- Building and checking requests --------------------------------------------------------
 
 
@@ -166,7 +171,8 @@ def describe_validation_error(exc: ValidationError) -> str:
     """One line per problem, naming the wire field; input values are never quoted (key safety)."""
     lines = []
     for err in exc.errors(include_input=False, include_url=False, include_context=False):
-        field = ".".join(str(part) for part in err["loc"]) or "body"
+        loc = [_WIRE_NAMES.get(part, part) for part in err["loc"]]
+        field = ".".join(str(part) for part in loc) or "body"
         lines.append(f"{field}: {err['msg']}")
     return "; ".join(lines)
 

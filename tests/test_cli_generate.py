@@ -1,0 +1,186 @@
+"""`workbench generate` and `workbench simulate` as a user runs them: real processes, real HTTP."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from workbench.cli import main
+from workbench.contract import check_jpeg
+
+pytestmark = pytest.mark.e2e
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def face_file(tmp_path, hopper_jpeg):
+    path = tmp_path / "hopper.jpg"
+    path.write_bytes(hopper_jpeg)
+    return path
+
+
+@pytest.fixture
+def no_backend_env(monkeypatch):
+    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
+    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
+
+
+@pytest.fixture(scope="module")
+def simulator_process():
+    """`workbench simulate` in its own process, as a user would start it."""
+    key = "proc-key-UNIQUE-44aa"
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "simulate", "--port", str(port), "--api-key", key],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(process.stderr.read().decode()) from None
+            time.sleep(0.1)
+    yield url, key, process
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def run(args, **kwargs):
+    return CliRunner().invoke(main, args, catch_exceptions=False, **kwargs)
+
+
+def test_generate_on_the_embedded_simulator(tmp_path, face_file, no_backend_env):
+    out = tmp_path / "out"
+    result = run(
+        [
+            "generate",
+            "--face",
+            str(face_file),
+            "--prompt",
+            "studio",
+            "--seed",
+            "7",
+            "--samples",
+            "2",
+            "--size",
+            "1:1",
+            "--out",
+            str(out),
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    paths = [line for line in result.stdout.splitlines() if line.endswith(".jpg")]
+    assert len(paths) == 2
+    assert all(check_jpeg(Path(path).read_bytes(), (768, 768)) for path in paths)
+    assert "simulator — not real portraits" in result.stderr
+
+
+def test_generate_against_a_simulator_process(tmp_path, face_file, simulator_process, monkeypatch):
+    url, key, _ = simulator_process
+    monkeypatch.setenv("HEADSHOT_API_URL", url)
+    monkeypatch.setenv("HEADSHOT_API_KEY", key)
+    result = run(
+        [
+            "--data",
+            str(tmp_path / "data"),
+            "generate",
+            "--face",
+            str(face_file),
+            "--prompt",
+            "office, warm",
+            "--seed",
+            "11",
+            "--width",
+            "512",
+            "--height",
+            "640",
+        ]
+    )
+    assert result.exit_code == 0, result.output
+    written = list((tmp_path / "data" / "generated").glob("*.jpg"))
+    assert len(written) == 1 and check_jpeg(written[0].read_bytes(), (512, 640))
+    assert f"Headshot API at {url}" in result.stderr
+    assert key not in result.output
+
+
+def test_wrong_key_is_one_clear_line(tmp_path, face_file, simulator_process, monkeypatch):
+    url, key, _ = simulator_process
+    monkeypatch.setenv("HEADSHOT_API_URL", url)
+    monkeypatch.setenv("HEADSHOT_API_KEY", "wrong-UNIQUE-key-0a0a")
+    result = run(["--data", str(tmp_path), "generate", "--face", str(face_file), "--prompt", "x"])
+    assert result.exit_code == 1
+    assert "API key was refused" in result.stderr and "Traceback" not in result.output
+    assert "wrong-UNIQUE-key-0a0a" not in result.output
+    assert not any(tmp_path.rglob("*.jpg")) or all(p == face_file for p in tmp_path.rglob("*.jpg"))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--samples", "9"], "sampleNumber"),
+        (["--identity-scale", "1.5"], "identityScale"),
+        (["--width", "4000"], "outputImageWidth"),
+        (["--seed", "0"], "seed"),
+        (["--prompt", "   "], "prompt"),
+        (["--size", "1:1", "--width", "600"], "either --size"),
+    ],
+)
+def test_bad_options_name_the_field_and_send_nothing(
+    face_file, args, message, no_backend_env, tmp_path
+):
+    base = ["--data", str(tmp_path), "generate", "--face", str(face_file)]
+    if "--prompt" not in args:
+        base += ["--prompt", "studio"]
+    result = run(base + args)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert "simulator" not in result.stderr, "failed before any backend was started"
+
+
+def test_non_image_face_is_refused(tmp_path, no_backend_env):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    result = run(["--data", str(tmp_path), "generate", "--face", str(text), "--prompt", "x"])
+    assert result.exit_code == 1 and "inputImages: not an image" in result.stderr
+
+
+def test_half_configured_backend_is_an_error(face_file, monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADSHOT_API_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
+    result = run(["--data", str(tmp_path), "generate", "--face", str(face_file), "--prompt", "x"])
+    assert result.exit_code == 1 and "HEADSHOT_API_KEY is not set" in result.stderr
+
+
+def test_simulate_refuses_impossible_fault_rates():
+    result = CliRunner().invoke(main, ["simulate", "--error-rate", "0.7", "--hang-rate", "0.6"])
+    assert result.exit_code == 2 and "add up to at most 1" in result.output
+
+
+def test_python_dash_m_shows_help():
+    result = subprocess.run(
+        [sys.executable, "-m", "workbench", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ},
+    )
+    assert "simulate" in result.stdout and "generate" in result.stdout
