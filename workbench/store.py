@@ -1,0 +1,129 @@
+"""The image store: every generated JPEG exactly as the API returned it, named by its SHA-256,
+with thumbnails cached on demand beside it.
+
+Files are written to a temporary name and renamed into place, so a crash never leaves half an
+image under a real name. Images are sharded by the first two hex digits of their hash, so no
+folder grows past a few thousand files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from PIL import Image
+
+from workbench.errors import InputError
+from workbench.layout import DataLayout
+
+THUMBNAIL_SIZE = 256
+TMP_SUFFIX = ".tmp"
+
+
+@dataclass(frozen=True)
+class StoredImage:
+    """Where one image lives: `relative_path` is relative to the data root (what the catalogue
+    records, so the data folder can move)."""
+
+    hash: str
+    path: Path
+    relative_path: str
+    size_bytes: int
+
+
+class ImageStore:
+    """Content-addressed JPEGs under `<data>/images/`, thumbnails under `<data>/thumbnails/`."""
+
+    def __init__(self, layout: DataLayout):
+        self.layout = layout
+        self.root = layout.images
+        self.thumbnails = layout.thumbnails
+
+    def put(self, data: bytes) -> StoredImage:
+        """Store the bytes untouched (no re-encode) and return where they are. Idempotent."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path(digest)
+        if not path.exists():
+            _write_atomic(path, data)
+        return StoredImage(digest, path, self.relative_path(digest), len(data))
+
+    def path(self, image_hash: str) -> Path:
+        _check_hash(image_hash)
+        return self.root / image_hash[:2] / f"{image_hash}.jpg"
+
+    def relative_path(self, image_hash: str) -> str:
+        _check_hash(image_hash)
+        relative = PurePosixPath(self.root.relative_to(self.layout.root).as_posix())
+        return str(relative / image_hash[:2] / f"{image_hash}.jpg")
+
+    def has(self, image_hash: str) -> bool:
+        return self.path(image_hash).exists()
+
+    def read(self, image_hash: str) -> bytes:
+        try:
+            return self.path(image_hash).read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"image {image_hash} is not in {self.root}") from None
+
+    def hashes(self) -> list[str]:
+        """Every stored image's hash (temp files excluded)."""
+        if not self.root.exists():
+            return []
+        return sorted(
+            path.stem
+            for shard in self.root.iterdir()
+            if shard.is_dir()
+            for path in shard.glob("*.jpg")
+        )
+
+    def thumbnail(self, image_hash: str, size: int = THUMBNAIL_SIZE) -> Path:
+        """A JPEG at most `size` pixels on its longer side, made once and then served from disk."""
+        _check_hash(image_hash)
+        path = self.thumbnails / image_hash[:2] / f"{image_hash}-{size}.jpg"
+        if path.exists():
+            return path
+        with Image.open(io.BytesIO(self.read(image_hash))) as image:
+            image.draft("RGB", (size, size))  # let libjpeg decode at a reduced scale first
+            image = image.convert("RGB")
+            image.thumbnail((size, size))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+        _write_atomic(path, buffer.getvalue())
+        return path
+
+    def delete(self, image_hash: str) -> bool:
+        """Remove an image and all its cached thumbnails; True if the image was there."""
+        _check_hash(image_hash)
+        existed = False
+        try:
+            self.path(image_hash).unlink()
+            existed = True
+        except FileNotFoundError:
+            pass
+        shard = self.thumbnails / image_hash[:2]
+        if shard.exists():
+            for thumb in shard.glob(f"{image_hash}-*.jpg"):
+                thumb.unlink(missing_ok=True)
+        return existed
+
+
+def _check_hash(image_hash: str) -> None:
+    # The hash becomes a path: refuse anything that could climb out of the store.
+    if len(image_hash) != 64 or any(c not in "0123456789abcdef" for c in image_hash):
+        raise InputError(f"{image_hash!r} is not a SHA-256 image hash (64 lowercase hex digits)")
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per writer, so two processes storing the same image never share a temp file.
+    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
