@@ -1,19 +1,52 @@
 """The panel of reference faces: the workbench's measuring stick for cross-face consistency.
 
 Each face is a normalised JPEG `<data>/faces/<id>.jpg` plus one row of `<data>/faces/manifest.csv`.
+Photos enter only through the import pipeline here (decode, orient, strip metadata, convert,
+downscale, detect exactly one face), so everything downstream can trust a stored face.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
-from dataclasses import asdict, dataclass, fields
+import io
+import os
+import re
+import tempfile
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from workbench.errors import InputError
 from workbench.layout import DataLayout
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 MANIFEST_NAME = "manifest.csv"
+
+# Formats decoded by Pillow's own code. Restricting the list keeps exotic plugins out of the
+# path of untrusted files (EPS, for one, hands the file to Ghostscript).
+ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")  # JPEG covers MPO too
+MAX_EDGE = 1024  # stored faces never exceed this; the API gets a portrait, not a poster
+MIN_EDGE = 128  # below this neither the detector nor identity scoring has enough pixels
+MAX_SOURCE_PIXELS = 90_000_000  # checked from the header, before anything is decoded (~9500²)
+JPEG_QUALITY = 92
+# dlib HOG scores: real faces in the bundled public-domain photos score 1.0-1.6; skimage's full
+# astronaut.png has a false positive at 0.12 on her shoulder patch next to the real face at 1.16.
+MIN_FACE_SCORE = 0.5
+DETECTOR_UPSAMPLE = 1  # finds faces down to ~40 px wide, which a 1024 px portrait always clears
+
+AGE_BANDS = ("under-18", "18-29", "30-44", "45-59", "60-74", "75+")
+YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "no": "no", "n": "no"}
+YES_NO |= {"false": "no", "0": "no"}
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -26,20 +59,281 @@ class Face:
     width: int
     height: int
     face_box: str = ""  # "left,top,right,bottom" in stored-image pixels, from the detector
+    face_score: str = ""  # the detector's score for that box
+    source_hash: str = ""  # SHA-256 of the file as given, so a re-import is caught before work
     consent: str = ""  # who allowed this face to be used, or its licence
     age_band: str = ""
     monk_skin_tone: str = ""  # Monk scale 1-10, or empty
     gender_presentation: str = ""
-    glasses: str = ""
-    facial_hair: str = ""
+    glasses: str = ""  # "yes", "no" or empty
+    facial_hair: str = ""  # "yes", "no" or empty
     notes: str = ""
+
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        if not self.face_box:
+            return None
+        left, top, right, bottom = (int(v) for v in self.face_box.split(","))
+        return left, top, right, bottom
 
 
 FACE_COLUMNS = [f.name for f in fields(Face)]
+# What `Panel.set_attributes` may change; everything else comes from the import pipeline.
+ATTRIBUTES = (
+    "consent",
+    "age_band",
+    "monk_skin_tone",
+    "gender_presentation",
+    "glasses",
+    "facial_hair",
+    "notes",
+)
+
+
+@dataclass(frozen=True)
+class FaceBox:
+    """A detection in stored-image pixels, clipped to the image."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    score: float
+
+    @property
+    def area(self) -> int:
+        return (self.right - self.left) * (self.bottom - self.top)
+
+    def as_field(self) -> str:
+        return f"{self.left},{self.top},{self.right},{self.bottom}"
+
+
+@dataclass(frozen=True)
+class NormalisedPhoto:
+    """A photo after the pipeline: upright RGB, at most MAX_EDGE, re-encoded without metadata."""
+
+    image: Image.Image
+    jpeg: bytes
+    box: FaceBox
+
+    @property
+    def hash(self) -> str:
+        return hashlib.sha256(self.jpeg).hexdigest()
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """What happened to one file of an import: added, a duplicate (not added), or rejected."""
+
+    source: str
+    status: Literal["added", "duplicate", "rejected"]
+    message: str
+    face: Face | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "rejected"
+
+
+# --- The import pipeline: bytes in, a normalised photo with one face box out -------------------
+
+
+def decode_photo(data: bytes, name: str) -> Image.Image:
+    """Fully decode an untrusted file into an upright RGB image no larger than MAX_EDGE.
+
+    The format is judged by content, not by extension: a PNG named `.jpg` is a PNG.
+    """
+    if not data:
+        raise InputError(f"{name} is empty (0 bytes); choose the photo file itself")
+    Image.init()  # registers every plugin, so `formats=` can name them
+    try:
+        # Pillow warns between its limit and twice it; both mean "do not decode this".
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InputError(f"{name} claims a size too large to decode safely ({exc})") from exc
+    except UnidentifiedImageError as exc:
+        kinds = ", ".join(ACCEPTED_FORMATS)
+        raise InputError(f"{name} is not an image we can read; use one of: {kinds}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InputError(f"{name} has a damaged header ({exc}); export the photo again") from exc
+
+    width, height = image.size
+    if width * height > MAX_SOURCE_PIXELS:
+        raise InputError(
+            f"{name} claims {width}x{height} pixels, over the {MAX_SOURCE_PIXELS:,} limit; "
+            "downscale it before importing"
+        )
+    if min(width, height) < MIN_EDGE:
+        raise InputError(
+            f"{name} is {width}x{height}; a face photo needs at least {MIN_EDGE} px on each side"
+        )
+    if image.format in ("JPEG", "MPO"):
+        # Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the result still covers MAX_EDGE.
+        image.draft(None, (MAX_EDGE, MAX_EDGE))
+    try:
+        image.load()  # the whole file, so truncation and corrupt data show up now
+        upright = ImageOps.exif_transpose(image)
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise InputError(
+            f"{name} is damaged or truncated ({exc}); copy or export the photo again"
+        ) from exc
+    rgb = _to_rgb(upright, name)
+    if max(rgb.size) > MAX_EDGE:
+        rgb.thumbnail((MAX_EDGE, MAX_EDGE), Image.Resampling.LANCZOS)
+    # A fresh image carries no `info`: no EXIF, GPS, XMP, ICC profile or comment can follow it.
+    return Image.fromarray(np.asarray(rgb, dtype=np.uint8), mode="RGB")
+
+
+def _to_rgb(image: Image.Image, name: str) -> Image.Image:
+    """Any mode to 8-bit RGB; transparency is flattened onto white, as a photo booth would."""
+    mode = image.mode
+    if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit greyscale: Pillow's own convert clips at 255 and turns the photo white.
+        values = np.asarray(image, dtype=np.float64)
+        peak = 65535.0 if mode.startswith("I;16") or values.max() > 255 else 255.0
+        grey = np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    if mode == "F":
+        values = np.nan_to_num(np.asarray(image, dtype=np.float64))
+        span = float(values.max() - values.min()) or 1.0
+        grey = ((values - values.min()) / span * 255.0 + 0.5).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+    try:
+        if has_alpha:
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return Image.alpha_composite(background, rgba).convert("RGB")
+        return image.convert("RGB")
+    except ValueError as exc:
+        raise InputError(f"{name} uses colour mode {mode}, which we cannot convert to RGB") from exc
+
+
+@functools.cache
+def _detector():
+    # Imported lazily: dlib takes a moment to load and only imports need it.
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+def detect_faces(image: Image.Image, min_score: float = MIN_FACE_SCORE) -> list[FaceBox]:
+    """Frontal faces scoring at least `min_score`, largest first, in `image`'s pixels."""
+    boxes, scores, _ = _detector().run(np.asarray(image.convert("RGB")), DETECTOR_UPSAMPLE, 0.0)
+    width, height = image.size
+    found = [
+        FaceBox(
+            left=max(0, box.left()),
+            top=max(0, box.top()),
+            right=min(width, box.right()),
+            bottom=min(height, box.bottom()),
+            score=round(float(score), 3),
+        )
+        for box, score in zip(boxes, scores, strict=True)
+        if score >= min_score
+    ]
+    return sorted(found, key=lambda b: b.area, reverse=True)
+
+
+def encode_jpeg(image: Image.Image) -> bytes:
+    """The stored form: baseline JPEG, no metadata. Deterministic for the same pixels."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return buffer.getvalue()
+
+
+def normalise_photo(data: bytes, name: str, *, keep_largest: bool = False) -> NormalisedPhoto:
+    """Run the whole pipeline on one file's bytes; raises InputError naming `name`."""
+    image = decode_photo(data, name)
+    boxes = detect_faces(image)
+    if not boxes:
+        raise InputError(
+            f"no face found in {name} (detector score >= {MIN_FACE_SCORE}); "
+            "use a well-lit photo with one face looking at the camera"
+        )
+    if len(boxes) > 1:
+        if not keep_largest:
+            raise InputError(
+                f"{len(boxes)} faces found in {name}; crop the photo to one person, "
+                "or import with --largest to keep only the largest face"
+            )
+        image = _crop_around(image, boxes[0])
+        boxes = detect_faces(image)
+        if len(boxes) != 1:
+            raise InputError(
+                f"{name}: the largest face cannot be cropped away from the others "
+                f"({len(boxes)} faces remain); crop the photo by hand"
+            )
+    return NormalisedPhoto(image=image, jpeg=encode_jpeg(image), box=boxes[0])
+
+
+def _crop_around(image: Image.Image, box: FaceBox) -> Image.Image:
+    """A head-and-shoulders crop: the face plus one face-width each side, 1.5 below."""
+    size = box.right - box.left
+    crop = (
+        max(0, box.left - size),
+        max(0, box.top - size),
+        min(image.width, box.right + size),
+        min(image.height, box.bottom + int(size * 1.5)),
+    )
+    return image.crop(crop)
+
+
+def face_id_from_name(name: str) -> str:
+    """A slug from a file name: `Grace Hopper (1984).JPG` -> `grace-hopper-1984`."""
+    stem = Path(name).stem.lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", stem).strip("-")[:48].strip("-")
+    return slug or "face"
+
+
+def validate_attributes(attributes: dict[str, str]) -> dict[str, str]:
+    """Clean attribute values; raises InputError naming the attribute and what is allowed.
+
+    An empty value clears the attribute.
+    """
+    clean: dict[str, str] = {}
+    for key, raw in attributes.items():
+        name = key.strip().lower().replace("-", "_")
+        if name not in ATTRIBUTES:
+            raise InputError(f"unknown attribute {key!r}; use one of: {', '.join(ATTRIBUTES)}")
+        value = str(raw).strip()
+        if value and name == "monk_skin_tone":
+            if not value.isdigit() or not 1 <= int(value) <= 10:
+                raise InputError(
+                    f"monk_skin_tone must be a whole number from 1 to 10 (Monk scale), not {raw!r}"
+                )
+            value = str(int(value))
+        elif value and name == "age_band":
+            if value not in AGE_BANDS:
+                raise InputError(f"age_band {raw!r} is not one of: {', '.join(AGE_BANDS)}")
+        elif value and name in ("glasses", "facial_hair"):
+            if value.lower() not in YES_NO:
+                raise InputError(f"{name} must be yes or no, not {raw!r}")
+            value = YES_NO[value.lower()]
+        elif name == "gender_presentation":
+            value = value.lower()
+        clean[name] = value
+    return clean
+
+
+def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
+    """`key=value` strings (as typed on the command line) to a dict."""
+    result: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"{pair!r} is not key=value; for example monk_skin_tone=6")
+        result[key.strip()] = value
+    return result
+
+
+# --- The panel on disk -------------------------------------------------------------------------
 
 
 class Panel:
-    """Read access to the panel; import, attributes and erase build on it."""
+    """The faces under `<data>/faces/`: read, import, describe, remove."""
 
     def __init__(self, layout: DataLayout):
         self.layout = layout
@@ -49,12 +343,34 @@ class Panel:
     def manifest_path(self) -> Path:
         return self.root / MANIFEST_NAME
 
-    def faces(self) -> list[Face]:
+    def faces(self, order_by: str | Sequence[str] | None = None) -> list[Face]:
+        """Every face, in manifest order or sorted by attributes (empty values last)."""
         if not self.manifest_path.exists():
             return []
         with self.manifest_path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-        return [_face_from_row(row) for row in rows]
+        faces = [_face_from_row(row) for row in rows]
+        if order_by:
+            keys = [order_by] if isinstance(order_by, str) else list(order_by)
+            unknown = [k for k in keys if k not in FACE_COLUMNS]
+            if unknown:
+                raise InputError(f"cannot order faces by {unknown}; use: {', '.join(FACE_COLUMNS)}")
+            faces.sort(key=lambda face: tuple(_sort_key(face, k) for k in keys))
+        return faces
+
+    def to_frame(self) -> pd.DataFrame:
+        """The manifest as a typed pandas frame, for grouping grids and reports by attribute."""
+        import pandas as pd
+
+        frame = pd.DataFrame([asdict(face) for face in self.faces()], columns=FACE_COLUMNS)
+        frame["monk_skin_tone"] = pd.to_numeric(frame["monk_skin_tone"]).astype("Int64")
+        frame["face_score"] = pd.to_numeric(frame["face_score"]).astype("Float64")
+        for column in ("glasses", "facial_hair"):
+            frame[column] = frame[column].map({"yes": True, "no": False}).astype("boolean")
+        frame["age_band"] = pd.Categorical(
+            frame["age_band"].replace("", None), categories=list(AGE_BANDS), ordered=True
+        )
+        return frame
 
     def get(self, face_id: str) -> Face:
         for face in self.faces():
@@ -77,16 +393,196 @@ class Panel:
             )
         return data
 
+    # --- import ---
+
+    def add(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        face_id: str | None = None,
+        source_name: str | None = None,
+        attributes: dict[str, str] | None = None,
+        consent: str = "",
+        keep_largest: bool = False,
+    ) -> Face:
+        """Import one photo; raises InputError if it is rejected or already in the panel."""
+        result = self.import_one(
+            source,
+            face_id=face_id,
+            source_name=source_name,
+            attributes=attributes,
+            consent=consent,
+            keep_largest=keep_largest,
+        )
+        if result.status != "added" or result.face is None:
+            raise InputError(result.message)
+        return result.face
+
+    def add_many(
+        self,
+        sources: Iterable[str | os.PathLike[str]],
+        *,
+        attributes: dict[str, str] | None = None,
+        consent: str = "",
+        keep_largest: bool = False,
+    ) -> list[ImportResult]:
+        """Import each file on its own: one bad file never stops or spoils the others."""
+        return [
+            self.import_one(
+                source, attributes=attributes, consent=consent, keep_largest=keep_largest
+            )
+            for source in sources
+        ]
+
+    def import_one(
+        self,
+        source: str | os.PathLike[str] | bytes,
+        *,
+        face_id: str | None = None,
+        source_name: str | None = None,
+        attributes: dict[str, str] | None = None,
+        consent: str = "",
+        keep_largest: bool = False,
+    ) -> ImportResult:
+        """Import one photo and say what happened; never raises for a bad photo.
+
+        Either the face's JPEG and manifest row are both written, or neither is.
+        """
+        if isinstance(source, bytes):
+            data, name = source, source_name or "photo"
+        else:
+            path = Path(source)
+            name = source_name or path.name
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                return ImportResult(str(source), "rejected", f"cannot read {path}: {exc.strerror}")
+        label = str(source) if not isinstance(source, bytes) else name
+        try:
+            attrs = validate_attributes({**(attributes or {}), "consent": consent})
+            source_hash = hashlib.sha256(data).hexdigest()
+            existing = self._find(source_hash=source_hash)
+            if existing:
+                return _duplicate(label, existing)
+            photo = normalise_photo(data, name, keep_largest=keep_largest)
+            existing = self._find(hash=photo.hash)
+            if existing:
+                return _duplicate(label, existing)
+            face = Face(
+                id=self._new_id(face_id, name),
+                source_name=name,
+                hash=photo.hash,
+                width=photo.image.width,
+                height=photo.image.height,
+                face_box=photo.box.as_field(),
+                face_score=f"{photo.box.score:.3f}",
+                source_hash=source_hash,
+                **attrs,
+            )
+            self._store(face, photo.jpeg)
+        except InputError as exc:
+            return ImportResult(label, "rejected", str(exc))
+        return ImportResult(
+            label, "added", f"added as {face.id} ({face.width}x{face.height})", face=face
+        )
+
+    def _find(self, **match: str) -> Face | None:
+        for face in self.faces():
+            if all(getattr(face, key) == value for key, value in match.items()):
+                return face
+        return None
+
+    def _new_id(self, requested: str | None, name: str) -> str:
+        taken = {face.id for face in self.faces()}
+        if requested is not None:
+            if not ID_PATTERN.match(requested):
+                raise InputError(
+                    f"face id {requested!r} must be 1-64 lowercase letters, digits, - or _ "
+                    "(starting with a letter or digit)"
+                )
+            if requested in taken:
+                raise InputError(f"face id {requested!r} is already in the panel; choose another")
+            return requested
+        base = face_id_from_name(name)
+        candidate, n = base, 2
+        while candidate in taken:
+            candidate, n = f"{base}-{n}", n + 1
+        return candidate
+
+    def _store(self, face: Face, jpeg: bytes) -> None:
+        """JPEG first (temp + rename), then the manifest; undo the JPEG if the manifest fails."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.image_path(face)
+        _write_atomically(target, jpeg)
+        try:
+            self._write_manifest([*self.faces(), face])
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+    # --- describe ---
+
+    def set_attributes(self, face_id: str, **attributes: str) -> Face:
+        """Change a face's optional attributes or consent; an empty value clears one."""
+        clean = validate_attributes(attributes)
+        faces = self.faces()
+        self.get(face_id)  # a clear error for an unknown id
+        updated = [replace(f, **clean) if f.id == face_id else f for f in faces]
+        self._write_manifest(updated)
+        return next(f for f in updated if f.id == face_id)
+
+    # --- remove ---
+
+    def remove(self, face_id: str) -> Face:
+        """Drop a face's manifest row, then its JPEG. Use `workbench.erase` to erase a person."""
+        face = self.get(face_id)
+        self._write_manifest([f for f in self.faces() if f.id != face_id])
+        self.image_path(face).unlink(missing_ok=True)
+        return face
+
     def _write_manifest(self, faces: list[Face]) -> None:
         """Replace the manifest atomically (temp file + rename)."""
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=FACE_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for face in faces:
+            writer.writerow(asdict(face))
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.manifest_path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.DictWriter(handle, fieldnames=FACE_COLUMNS)
-            writer.writeheader()
-            for face in faces:
-                writer.writerow(asdict(face))
-        tmp.replace(self.manifest_path)
+        _write_atomically(self.manifest_path, buffer.getvalue().encode("utf-8"))
+
+
+def _write_atomically(target: Path, data: bytes) -> None:
+    # The temp file sits beside the target so the rename is atomic and never crosses a disk.
+    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _duplicate(label: str, existing: Face) -> ImportResult:
+    return ImportResult(
+        label, "duplicate", f"already in the panel as {existing.id}; not added again", existing
+    )
+
+
+def _sort_key(face: Face, column: str) -> tuple[int, object]:
+    value = getattr(face, column)
+    if value in ("", None):
+        return (1, "")
+    if column == "age_band" and value in AGE_BANDS:
+        return (0, AGE_BANDS.index(value))
+    if column in ("monk_skin_tone", "width", "height"):
+        return (0, int(value))
+    if column == "face_score":
+        return (0, float(value))
+    return (0, str(value))
 
 
 def _face_from_row(row: dict[str, str]) -> Face:

@@ -1,0 +1,337 @@
+"""The panel: every bad photo of issue 4 gets a clear result and nothing wrong is stored."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.errors import InputError
+from workbench.panel import MAX_EDGE, MIN_FACE_SCORE, Panel, detect_faces
+
+
+def _encode(image: Image.Image, fmt: str, **params) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt, **params)
+    return buffer.getvalue()
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose header claims `width`x`height` and holds no pixel data: a decompression bomb
+    as far as anything that trusts the header is concerned."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def hopper(hopper_jpeg: bytes) -> Image.Image:
+    return Image.open(io.BytesIO(hopper_jpeg)).convert("RGB")
+
+
+@pytest.fixture
+def panel(layout) -> Panel:
+    return Panel(layout)
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def stored_files(panel: Panel) -> list[str]:
+    """Everything under faces/ except an empty manifest: what a rejected import must not leave."""
+    if not panel.root.exists():
+        return []
+    names = sorted(p.name for p in panel.root.iterdir())
+    if names == ["manifest.csv"] and not panel.faces():
+        return []
+    return names
+
+
+def assert_rejected(panel: Panel, path: Path, *words: str) -> str:
+    result = panel.import_one(path)
+    assert result.status == "rejected", result
+    assert path.name in result.message
+    for word in words:
+        assert word in result.message
+    assert stored_files(panel) == []
+    with pytest.raises(InputError):
+        panel.add(path)
+    return result.message
+
+
+# --- bad input: rejected with a message naming the file -------------------------------------
+
+
+def test_truncated_jpeg_is_rejected(panel, tmp_path, hopper_jpeg):
+    path = write(tmp_path, "cut.jpg", hopper_jpeg[: len(hopper_jpeg) // 2])
+    assert_rejected(panel, path, "truncated")
+
+
+def test_text_file_is_rejected(panel, tmp_path):
+    path = write(tmp_path, "notes.jpg", b"this is not a photo\n" * 20)
+    assert_rejected(panel, path, "not an image")
+
+
+def test_empty_file_is_rejected(panel, tmp_path):
+    assert_rejected(panel, write(tmp_path, "empty.jpg", b""), "empty")
+
+
+@pytest.mark.parametrize("side", [100_000, 12_000])
+def test_decompression_bomb_is_rejected_from_its_header(panel, tmp_path, side):
+    # 100000² trips Pillow's hard limit; 12000² only its warning, which we treat the same.
+    path = write(tmp_path, "bomb.png", _png_header_only(side, side))
+    assert_rejected(panel, path, "too large")
+
+
+def test_one_pixel_image_is_rejected(panel, tmp_path):
+    path = write(tmp_path, "dot.png", _encode(Image.new("RGB", (1, 1), "white"), "PNG"))
+    assert_rejected(panel, path, "1x1", "at least")
+
+
+def test_photo_without_a_face_is_rejected(panel, tmp_path):
+    from skimage import data
+
+    path = write(tmp_path, "coffee.jpg", _encode(Image.fromarray(data.coffee()), "JPEG"))
+    assert_rejected(panel, path, "no face")
+
+
+def test_photo_with_two_faces_is_rejected(panel, tmp_path, hopper, astronaut_jpeg):
+    path = write(tmp_path, "pair.jpg", _encode(_side_by_side(hopper, astronaut_jpeg), "JPEG"))
+    assert_rejected(panel, path, "2 faces", "--largest")
+
+
+def test_two_faces_with_keep_largest_crops_to_one(panel, tmp_path, hopper, astronaut_jpeg):
+    path = write(tmp_path, "pair.jpg", _encode(_side_by_side(hopper, astronaut_jpeg), "JPEG"))
+    face = panel.add(path, keep_largest=True)
+    stored = Image.open(panel.image_path(face))
+    assert len(detect_faces(stored)) == 1
+    assert stored.width < 512 + 300  # cropped, not the whole pair
+
+
+def _side_by_side(hopper: Image.Image, astronaut_jpeg: bytes) -> Image.Image:
+    astronaut = Image.open(io.BytesIO(astronaut_jpeg)).convert("RGB")
+    canvas = Image.new("RGB", (hopper.width + astronaut.width, hopper.height), "gray")
+    canvas.paste(hopper, (0, 0))
+    canvas.paste(astronaut, (hopper.width, 100))
+    return canvas
+
+
+# --- odd but valid input: accepted, stored as upright 8-bit RGB JPEG -----------------------------
+
+
+def accepted(panel: Panel, path: Path) -> Image.Image:
+    face = panel.add(path)
+    assert face.source_name == path.name
+    stored = Image.open(panel.image_path(face))
+    assert stored.format == "JPEG" and stored.mode == "RGB"
+    assert stored.size == (face.width, face.height)
+    assert len(detect_faces(stored)) == 1
+    assert sorted(p.name for p in panel.root.iterdir()) == sorted(
+        ["manifest.csv", f"{face.id}.jpg"]
+    )
+    return stored
+
+
+def test_png_named_jpg_is_judged_by_content(panel, tmp_path, hopper):
+    accepted(panel, write(tmp_path, "hopper.jpg", _encode(hopper, "PNG")))
+
+
+def test_cmyk_jpeg_becomes_rgb(panel, tmp_path, hopper):
+    stored = accepted(panel, write(tmp_path, "cmyk.jpg", _encode(hopper.convert("CMYK"), "JPEG")))
+    difference = np.abs(np.asarray(stored, float) - np.asarray(hopper, float)).mean()
+    assert difference < 12  # colours survive, not inverted
+
+
+def test_sixteen_bit_png_keeps_its_tones(panel, tmp_path, hopper):
+    grey = np.asarray(hopper.convert("L"), dtype=np.uint16) * 257
+    path = write(tmp_path, "deep.png", _encode(Image.fromarray(grey), "PNG"))
+    assert Image.open(path).mode.startswith("I")
+    stored = accepted(panel, path)
+    # Pillow's plain convert would clip 16-bit values to white.
+    assert abs(np.asarray(stored).mean() - np.asarray(hopper.convert("L")).mean()) < 3
+
+
+def test_palette_gif_becomes_rgb(panel, tmp_path, hopper):
+    gif = hopper.convert("P", palette=Image.Palette.ADAPTIVE, colors=128)
+    accepted(panel, write(tmp_path, "hopper.gif", _encode(gif, "GIF")))
+
+
+def test_png_with_alpha_is_flattened_on_white(panel, tmp_path, hopper):
+    rgba = hopper.convert("RGBA")
+    alpha = Image.new("L", hopper.size, 255)
+    alpha.paste(0, (0, 0, hopper.width, 40))  # a transparent strip along the top
+    rgba.putalpha(alpha)
+    stored = accepted(panel, write(tmp_path, "cutout.png", _encode(rgba, "PNG")))
+    assert np.asarray(stored)[:30].min() > 240
+
+
+def test_exif_rotated_photo_is_stored_upright(panel, tmp_path, hopper):
+    # Camera sensors store pixels sideways and say "rotate 90° clockwise" (Orientation 6).
+    sideways = hopper.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = write(tmp_path, "phone.jpg", _encode(sideways, "JPEG", exif=exif))
+    assert detect_faces(Image.open(path)) == []  # sideways, the detector sees nobody
+    stored = accepted(panel, path)
+    assert stored.size == hopper.size
+
+
+def test_large_photo_is_downscaled(panel, tmp_path, hopper):
+    big = hopper.resize((hopper.width * 3, hopper.height * 3), Image.Resampling.BICUBIC)
+    stored = accepted(panel, write(tmp_path, "big.jpg", _encode(big, "JPEG")))
+    assert max(stored.size) == MAX_EDGE
+
+
+def test_metadata_including_gps_is_dropped(panel, tmp_path, hopper):
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0131] = "SecretEditor 1.0"  # Software
+    gps = exif.get_ifd(0x8825)
+    gps[1], gps[2] = "N", (51.0, 30.0, 12.5)
+    gps[3], gps[4] = "W", (0.0, 7.0, 39.0)
+    data = _encode(hopper, "JPEG", exif=exif, icc_profile=b"fake-icc", comment=b"home address")
+    assert Image.open(io.BytesIO(data)).getexif().get_ifd(0x8825)
+    face = panel.add(write(tmp_path, "geo.jpg", data))
+
+    stored_bytes = panel.image_path(face).read_bytes()
+    stored = Image.open(io.BytesIO(stored_bytes))
+    assert len(stored.getexif()) == 0
+    assert not {"exif", "icc_profile", "comment", "xmp"} & set(stored.info)
+    for secret in (b"Exif", b"PhoneMaker", b"SecretEditor", b"home address", b"fake-icc"):
+        assert secret not in stored_bytes
+
+
+# --- duplicates, ids, batches ------------------------------------------------------------------
+
+
+def test_duplicate_is_reported_not_added(panel, tmp_path, hopper_jpeg, hopper):
+    first = panel.add(write(tmp_path, "hopper.jpg", hopper_jpeg))
+    again = panel.import_one(write(tmp_path, "copy.jpg", hopper_jpeg))
+    assert again.status == "duplicate" and again.face == first
+    assert "already in the panel as hopper" in again.message
+    # Same pixels in another container: caught by the normalised hash, not the file's bytes.
+    as_png = panel.import_one(write(tmp_path, "hopper.png", _encode(hopper, "PNG")))
+    assert as_png.status == "duplicate"
+    assert [f.id for f in panel.faces()] == ["hopper"]
+    with pytest.raises(InputError, match="already in the panel"):
+        panel.add(tmp_path / "copy.jpg")
+
+
+def test_ids_come_from_file_names_and_stay_unique(panel, tmp_path, hopper_jpeg, astronaut_jpeg):
+    first = panel.add(write(tmp_path, "Grace Hopper (1984).JPG", hopper_jpeg))
+    other = tmp_path / "other"
+    other.mkdir()
+    second = panel.add(write(other, "Grace Hopper (1984).JPG", astronaut_jpeg))
+    assert (first.id, second.id) == ("grace-hopper-1984", "grace-hopper-1984-2")
+
+
+def test_explicit_id_is_validated(panel, tmp_path, hopper_jpeg, astronaut_jpeg):
+    path = write(tmp_path, "a.jpg", hopper_jpeg)
+    with pytest.raises(InputError, match="lowercase"):
+        panel.add(path, face_id="../escape")
+    assert panel.add(path, face_id="grace").id == "grace"
+    with pytest.raises(InputError, match="already in the panel"):
+        panel.add(write(tmp_path, "b.jpg", astronaut_jpeg), face_id="grace")
+    assert stored_files(panel) == ["grace.jpg", "manifest.csv"]
+
+
+def test_batch_adds_the_good_and_reports_the_bad(panel, tmp_path, hopper_jpeg, astronaut_jpeg):
+    paths = [
+        write(tmp_path, "hopper.jpg", hopper_jpeg),
+        write(tmp_path, "broken.jpg", hopper_jpeg[:3000]),
+        write(tmp_path, "astronaut.jpg", astronaut_jpeg),
+    ]
+    results = panel.add_many(paths)
+    assert [r.status for r in results] == ["added", "rejected", "added"]
+    assert "broken.jpg" in results[1].message
+    assert [f.id for f in panel.faces()] == ["hopper", "astronaut"]
+
+
+def test_a_failed_manifest_write_leaves_no_jpeg(panel, tmp_path, hopper_jpeg, monkeypatch):
+    import workbench.panel as panel_module
+
+    real_write = panel_module._write_atomically
+
+    def disk_full_for_manifest(target: Path, data: bytes) -> None:
+        if target.name == "manifest.csv":
+            raise OSError(28, "No space left on device")
+        real_write(target, data)
+
+    monkeypatch.setattr(panel_module, "_write_atomically", disk_full_for_manifest)
+    with pytest.raises(OSError):
+        panel.add(write(tmp_path, "hopper.jpg", hopper_jpeg))
+    assert stored_files(panel) == []
+
+
+def test_stored_face_round_trips_through_the_manifest(panel, tmp_path, hopper_jpeg):
+    face = panel.add(write(tmp_path, "hopper.jpg", hopper_jpeg), consent="public domain")
+    assert panel.get("hopper") == face
+    assert panel.jpeg_bytes(face) == panel.image_path(face).read_bytes()
+    left, top, right, bottom = face.box
+    assert 0 <= left < right <= face.width and 0 <= top < bottom <= face.height
+    assert float(face.face_score) >= MIN_FACE_SCORE
+
+
+def test_detector_threshold_drops_the_astronaut_false_positive():
+    from skimage import data
+
+    image = Image.fromarray(data.astronaut())
+    assert len(detect_faces(image, min_score=0.0)) == 2  # her face and a patch at ~0.12
+    (face,) = detect_faces(image)
+    assert face.score > 1.0
+
+
+# --- attributes --------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_faces(panel, tmp_path, hopper_jpeg, astronaut_jpeg) -> Panel:
+    panel.add_many([write(tmp_path, "hopper.jpg", hopper_jpeg)])
+    panel.add(write(tmp_path, "astronaut.jpg", astronaut_jpeg), attributes={"age_band": "30-44"})
+    return panel
+
+
+def test_attributes_are_set_validated_and_cleared(two_faces):
+    panel = two_faces
+    face = panel.set_attributes("hopper", monk_skin_tone="2", glasses="Y", age_band="75+")
+    assert (face.monk_skin_tone, face.glasses, face.age_band) == ("2", "yes", "75+")
+    assert panel.get("hopper") == face
+    for bad, match in [
+        ({"monk_skin_tone": "11"}, "1 to 10"),
+        ({"monk_skin_tone": "dark"}, "1 to 10"),
+        ({"glasses": "maybe"}, "yes or no"),
+        ({"age_band": "old"}, "75\\+"),
+        ({"eye_colour": "blue"}, "unknown attribute"),
+    ]:
+        with pytest.raises(InputError, match=match):
+            panel.set_attributes("hopper", **bad)
+    assert panel.get("hopper") == face  # a rejected change changes nothing
+    assert panel.set_attributes("hopper", glasses="").glasses == ""
+    with pytest.raises(InputError, match="no face with id 'nobody'"):
+        panel.set_attributes("nobody", notes="x")
+
+
+def test_faces_order_and_group_by_attributes(two_faces):
+    panel = two_faces
+    panel.set_attributes("hopper", monk_skin_tone="3", age_band="75+")
+    assert [f.id for f in panel.faces(order_by="age_band")] == ["astronaut", "hopper"]
+    # Unset values sort last, whatever the column.
+    assert [f.id for f in panel.faces(order_by="monk_skin_tone")] == ["hopper", "astronaut"]
+    frame = panel.to_frame()
+    assert str(frame["monk_skin_tone"].dtype) == "Int64"
+    assert frame.groupby("age_band", observed=True).size().to_dict() == {"30-44": 1, "75+": 1}
+    with pytest.raises(InputError, match="cannot order"):
+        panel.faces(order_by="shoe_size")
