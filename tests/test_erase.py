@@ -1,0 +1,153 @@
+"""Erasing a person: afterwards no file under the data root holds their pixels or face hash."""
+
+from __future__ import annotations
+
+import io
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageOps
+
+from workbench.catalogue import Catalogue, CatalogueRow
+from workbench.erase import erase_face
+from workbench.errors import InputError
+from workbench.layout import DataLayout
+from workbench.panel import Face, Panel
+from workbench.store import ImageStore
+
+
+def _generated_from(face_jpeg: bytes, seed: int) -> bytes:
+    """Stand-in for an API image of this face: its pixels, visibly changed per seed."""
+    image = Image.open(io.BytesIO(face_jpeg)).convert("RGB")
+    image = ImageOps.posterize(image, 2 + seed % 6).rotate(seed * 7)
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+def _row(face: Face, image_hash: str | None, path: str | None, seed: int) -> CatalogueRow:
+    return CatalogueRow(
+        sweep_id="sweep-1",
+        request_key=f"{seed:064x}",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        backend="simulator",
+        prompt="studio portrait, soft light",
+        seed=seed,
+        sample_number=1,
+        identity_scale=0.8,
+        width=512,
+        height=512,
+        face_id=face.id,
+        face_hash=face.hash,
+        status="ok" if image_hash else "failed",
+        attempts=1,
+        latency_ms=12.0,
+        sample_index=0 if image_hash else None,
+        image_hash=image_hash,
+        image_path=path,
+        error_class=None if image_hash else "TransientError",
+        error=None if image_hash else "timed out",
+    )
+
+
+def _sweep(layout: DataLayout, face: Face, seeds: range, parts: int = 2) -> list[str]:
+    """Images, thumbnails and catalogue rows (spread over several parts) for one face."""
+    store, catalogue = ImageStore(layout), Catalogue(layout.catalogue)
+    face_jpeg = Panel(layout).jpeg_bytes(face)
+    rows, hashes = [], []
+    for seed in seeds:
+        stored = store.put(_generated_from(face_jpeg, seed))
+        store.thumbnail(stored.hash)
+        rows.append(_row(face, stored.hash, stored.relative_path, seed))
+        hashes.append(stored.hash)
+    rows.append(_row(face, None, None, 999))  # a failed cell still names the face
+    size = len(rows) // parts + 1
+    for start in range(0, len(rows), size):
+        catalogue.append(rows[start : start + size])
+    return hashes
+
+
+@pytest.fixture
+def world(layout, tmp_path, hopper_jpeg, astronaut_jpeg):
+    """A data root with two faces, each swept: what a user has after a few sessions."""
+    (tmp_path / "hopper.jpg").write_bytes(hopper_jpeg)
+    (tmp_path / "astronaut.jpg").write_bytes(astronaut_jpeg)
+    panel = Panel(layout)
+    hopper = panel.add(tmp_path / "hopper.jpg")
+    astronaut = panel.add(tmp_path / "astronaut.jpg")
+    return {
+        "hopper": (hopper, _sweep(layout, hopper, range(1, 6))),
+        "astronaut": (astronaut, _sweep(layout, astronaut, range(11, 14), parts=1)),
+    }
+
+
+def _every_file(root: Path) -> list[Path]:
+    return [Path(d) / name for d, _, names in os.walk(root) for name in names]
+
+
+def test_erase_leaves_no_trace_of_the_person(layout, world):
+    hopper, hopper_images = world["hopper"]
+    astronaut, astronaut_images = world["astronaut"]
+    face_pixels = Panel(layout).jpeg_bytes(hopper)
+    generated = [ImageStore(layout).read(h) for h in hopper_images]
+
+    report = erase_face(layout, "hopper")
+
+    assert (report.faces, report.images, report.thumbnails) == (1, 5, 5)
+    assert report.catalogue_rows == 6  # five images and the failed cell
+    assert report.images_kept == 0
+    secrets = [
+        hopper.hash.encode(),
+        hopper.source_hash.encode(),
+        *(h.encode() for h in hopper_images),
+    ]
+    for path in _every_file(layout.root):
+        data = path.read_bytes()
+        for secret in secrets:
+            assert secret not in data, f"{path} still holds {secret[:12]!r}"
+        assert data != face_pixels and data not in generated, f"{path} holds their pixels"
+
+    # Everyone else is untouched.
+    assert [f.id for f in Panel(layout).faces()] == ["astronaut"]
+    Panel(layout).jpeg_bytes(astronaut)
+    assert all(ImageStore(layout).has(h) for h in astronaut_images)
+    runs = Catalogue(layout.catalogue).runs()
+    assert set(runs["face_id"]) == {"astronaut"} and len(runs) == 4
+
+
+def test_an_image_another_face_still_uses_is_kept(layout, world):
+    hopper, hopper_images = world["hopper"]
+    astronaut, _ = world["astronaut"]
+    shared = hopper_images[0]
+    Catalogue(layout.catalogue).append([_row(astronaut, shared, None, 77)])
+
+    report = erase_face(layout, "hopper")
+
+    assert (report.images, report.images_kept) == (4, 1)
+    assert ImageStore(layout).has(shared)
+
+
+def test_erase_finishes_an_interrupted_erase(layout, world):
+    hopper, hopper_images = world["hopper"]
+    Panel(layout).remove("hopper")  # as if an earlier erase stopped after the panel
+
+    report = erase_face(layout, "hopper")
+
+    assert (report.faces, report.images, report.catalogue_rows) == (0, 5, 6)
+    assert not any(ImageStore(layout).has(h) for h in hopper_images)
+
+
+def test_erase_of_an_unknown_face_says_which_exist(layout, world):
+    with pytest.raises(InputError, match="no face with id 'nobody'.*astronaut"):
+        erase_face(layout, "nobody")
+
+
+def test_erase_with_only_a_panel(layout, tmp_path, hopper_jpeg):
+    (tmp_path / "hopper.jpg").write_bytes(hopper_jpeg)
+    Panel(layout).add(tmp_path / "hopper.jpg")
+    report = erase_face(layout, "hopper")
+    assert (report.faces, report.images, report.thumbnails, report.catalogue_rows) == (1, 0, 0, 0)
+    assert Panel(layout).faces() == []
+    assert not (layout.faces / "hopper.jpg").exists()

@@ -1,0 +1,96 @@
+"""Erase a person everywhere: their reference face and everything the workbench made from it.
+
+Faces are personal data. After `erase_face`, no file under the data root holds the person's
+pixels or their face hash: not the panel, not generated images, not thumbnails, not the
+catalogue. It sits right of panel, store and catalogue in the data flow and uses all three.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from workbench.catalogue import STATUS_OK, Catalogue
+from workbench.errors import InputError
+from workbench.layout import DataLayout
+from workbench.panel import Panel
+from workbench.store import ImageStore
+
+
+@dataclass(frozen=True)
+class EraseReport:
+    """What one erase removed, counted so the user can see it was thorough."""
+
+    face_id: str
+    faces: int = 0
+    images: int = 0
+    thumbnails: int = 0
+    catalogue_rows: int = 0
+    # Images this person's rows pointed at that another face's rows still use: kept.
+    images_kept: int = 0
+
+    def summary(self) -> str:
+        text = (
+            f"erased {self.face_id}: {self.faces} face, {self.images} image(s), "
+            f"{self.thumbnails} thumbnail(s), {self.catalogue_rows} catalogue row(s)"
+        )
+        if self.images_kept:
+            text += f"; kept {self.images_kept} image(s) that other faces' rows also use"
+        return text
+
+
+def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
+    """Remove a face, every image generated from it, their thumbnails and catalogue rows.
+
+    Works on what is left after an interrupted erase too: the catalogue is searched by the
+    face's id and by every face hash recorded for it, even once the panel row is gone.
+    Order matters for that: images, then catalogue rows (which say which images), then the face.
+    """
+    panel = Panel(layout)
+    face = next((f for f in panel.faces() if f.id == face_id), None)
+    catalogue = Catalogue(layout.catalogue)
+
+    table = catalogue.table(["face_id", "face_hash", "image_hash", "status"])
+    face_hashes = set(table.filter(pc.field("face_id") == face_id)["face_hash"].to_pylist()) | (
+        {face.hash} if face else set()
+    )
+    if face is None and not face_hashes:
+        panel.get(face_id)  # raises the panel's "no face with id ..., known: ..." error
+        raise InputError(f"no face with id {face_id!r} in {panel.root} or {catalogue.path}")
+
+    person = pc.field("face_id") == face_id
+    for face_hash in sorted(face_hashes):
+        person = person | (pc.field("face_hash") == face_hash)
+    images = pc.field("image_hash").is_valid() & (pc.field("status") == STATUS_OK)
+    theirs = set(table.filter(person & images)["image_hash"].to_pylist())
+    # Images are per-face in practice, but an image another face's row still names is not
+    # this person's alone: keep it rather than break that row.
+    shared = theirs & set(table.filter(~person & images)["image_hash"].to_pylist())
+
+    store = ImageStore(layout)
+    thumbnails_before = _count_files(layout.thumbnails)
+    deleted = sum(store.delete(image_hash) for image_hash in sorted(theirs - shared))
+    thumbnails = thumbnails_before - _count_files(layout.thumbnails)
+    rows = catalogue.remove_rows(person)
+    faces = 0
+    if face is not None:
+        panel.remove(face_id)
+        faces = 1
+    return EraseReport(
+        face_id=face_id,
+        faces=faces,
+        images=deleted,
+        thumbnails=thumbnails,
+        catalogue_rows=rows,
+        images_kept=len(shared),
+    )
+
+
+def _count_files(root: Path) -> int:
+    # Counting before and after keeps this module out of the store's thumbnail naming.
+    if not root.exists():
+        return 0
+    return sum(len(files) for _, _, files in os.walk(root))
