@@ -44,9 +44,9 @@ def main(ctx: click.Context, data: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import generate, simulate
+    from workbench.cli import catalogue, demo, faces, generate, simulate, sweep
 
-    for module in (simulate, generate):
+    for module in (simulate, generate, faces, sweep, catalogue, demo):
         main.add_command(module.command)
 
 
