@@ -288,7 +288,9 @@ class Catalogue:
             metadata[REPLACES_KEY] = json.dumps(list(replaces)).encode()
             table = table.replace_schema_metadata(metadata)
         final = self.runs_dir / name
-        tmp = final.with_name(name + TMP_SUFFIX)
+        # A leading dot as well as the suffix: pandas' and pyarrow's own folder readers skip
+        # dot-files, so `pd.read_parquet(<catalogue>/runs)` never trips over a part in progress.
+        tmp = final.with_name(f".{name}{TMP_SUFFIX}")
         try:
             pq.write_table(table, tmp, compression="zstd")
             # Rename is the commit point: readers list only finished names. (No fsync: the

@@ -1,0 +1,144 @@
+"""`workbench sweep FILE.toml [--dry-run]`: show what a sweep will cost, then run it with a
+progress bar and a summary. Ctrl-C stops cleanly; what was received is kept."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import click
+from tqdm import tqdm
+
+from workbench.backend import Backend, open_backend
+from workbench.catalogue import Catalogue
+from workbench.layout import DataLayout
+from workbench.run import Progress, SweepRun, SweepSummary
+from workbench.sweep import Sweep
+
+# Without past runs to measure, assume this per request (the provider publishes no latency).
+ASSUMED_LATENCY_S = {"simulator": 0.25, "remote": 20.0}
+
+
+@click.command("sweep")
+@click.argument("spec", type=click.Path(dir_okay=False))
+@click.option(
+    "--dry-run", is_flag=True, help="Print requests, images, cost and time; send nothing."
+)
+@click.pass_obj
+def command(layout: DataLayout, spec: str, dry_run: bool) -> None:
+    """Run the sweep in SPEC (a TOML file): every image stored, every run logged.
+
+    Cells already in the catalogue are not requested again, so re-running a sweep resumes it.
+    """
+    sweep = Sweep.load(spec)
+    run = SweepRun.prepare(sweep, layout)
+    with open_backend() as backend:
+        print_preview(run, backend.kind, sweep_name=sweep.name or spec)
+        if dry_run:
+            click.echo("dry run: nothing sent.")
+            return
+        summary = execute_with_progress(run, backend)
+    print_summary(summary)
+    if summary.stopped in ("auth", "credits"):
+        sys.exit(1)
+
+
+def print_preview(run: SweepRun, backend_kind: str, *, sweep_name: str) -> None:
+    """What the sweep will spend, before it spends anything."""
+    latency_s, basis = estimate_latency(run.catalogue, backend_kind)
+    seconds = run.estimated_seconds(latency_s)
+    click.echo(f"sweep {sweep_name!r} on the {backend_kind} backend")
+    click.echo(
+        f"  planned: {run.plan.requests} requests ({run.plan.images} images); "
+        f"{run.skipped_stored} already stored, skipped"
+    )
+    capped = ""
+    if run.max_images is not None and run.pending_images < sum(c.images for c in run.pending):
+        capped = f" (capped by max_images = {run.max_images})"
+    click.echo(f"  to send: {run.pending_requests} requests, {run.pending_images} images{capped}")
+    click.echo(
+        f"  estimated cost: {run.estimated_cost():.2f} (price_per_image {run.price_per_image})"
+    )
+    click.echo(
+        f"  estimated time: {_duration(seconds)} at concurrency {run.concurrency} "
+        f"({latency_s:.2f} s per request, {basis})"
+    )
+
+
+def estimate_latency(catalogue: Catalogue, backend_kind: str) -> tuple[float, str]:
+    """Median latency of past successful requests on this kind of backend, else an assumption."""
+    past = catalogue.query(
+        "SELECT median(latency_ms) AS ms, count(*) AS n FROM runs "
+        "WHERE backend = ? AND status = 'ok' AND sample_index = 0",
+        [backend_kind],
+    )
+    count = int(past["n"].iloc[0])
+    if count:
+        return float(past["ms"].iloc[0]) / 1000, f"median of {count} past requests"
+    return ASSUMED_LATENCY_S.get(backend_kind, 20.0), "assumed: no past runs to measure"
+
+
+def execute_with_progress(run: SweepRun, backend: Backend, **client_options) -> SweepSummary:
+    """Run with a tqdm bar on stderr; on Ctrl-C return what was kept instead of a traceback.
+
+    `client_options` go to `HeadshotClient` (timeouts, retry policy).
+    """
+    # Each retry is logged at WARNING by stamina; over a progress bar that is noise (attempts
+    # are in the catalogue). `-v` keeps them.
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("stamina").setLevel(logging.ERROR)
+    bar = tqdm(total=run.pending_images, unit="img", desc="images", dynamic_ncols=True)
+    failed_shown = -1
+
+    def on_progress(progress: Progress) -> None:
+        nonlocal failed_shown
+        bar.update(progress.images_done - bar.n)
+        if progress.requests_failed != failed_shown:
+            failed_shown = progress.requests_failed
+            bar.set_postfix(failed=failed_shown, refresh=False)
+
+    async def go() -> SweepSummary:
+        async with backend.client(max_concurrency=run.concurrency, **client_options) as client:
+            return await run.execute(client, backend=backend.kind, on_progress=on_progress)
+
+    try:
+        return asyncio.run(go())
+    except KeyboardInterrupt:
+        bar.close()
+        click.echo("\ninterrupted: stopped sending; results received so far are kept.", err=True)
+        return run.summary()
+    finally:
+        bar.close()
+
+
+def print_summary(summary: SweepSummary) -> None:
+    rate = summary.images_stored / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
+    click.echo(f"sweep {summary.sweep_id} on {summary.backend}:")
+    click.echo(
+        f"  sent {summary.requests_sent} requests ({summary.skipped_stored} already stored); "
+        f"stored {summary.images_stored} images in {_duration(summary.elapsed_s)} "
+        f"({rate:.1f} images/s); cost {summary.cost:.2f}"
+    )
+    if summary.requests_failed:
+        kinds = ", ".join(f"{n} {name}" for name, n in sorted(summary.failures.items()))
+        click.echo(
+            f"  {summary.requests_failed} requests failed ({kinds}); they are logged in the "
+            "catalogue and the next run of this sweep retries them"
+        )
+    if summary.skipped_budget:
+        click.echo(f"  {summary.skipped_budget} requests not sent: max_images reached")
+    if summary.stopped in ("auth", "credits"):
+        click.echo(f"  STOPPED: {summary.stop_reason}", err=True)
+    elif summary.stopped == "cancelled":
+        click.echo(f"  stopped early: {summary.not_tried} requests not tried; re-run to resume")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
