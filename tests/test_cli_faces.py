@@ -96,3 +96,10 @@ def test_list_set_and_erase(layout, photos):
     assert [f.id for f in Panel(layout).faces()] == ["astronaut"]
     unknown = faces(layout, "erase", "hopper", "--yes")
     assert unknown.exit_code == 1 and "no face with id 'hopper'" in unknown.output
+
+
+def test_demo_adds_the_packaged_faces_once(layout):
+    first = faces(layout, "demo")
+    assert first.exit_code == 0 and "2 added" in first.output
+    again = faces(layout, "demo")
+    assert again.exit_code == 0 and "0 added, 2 already present" in again.output

@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from workbench.errors import InputError
-from workbench.panel import MAX_EDGE, MIN_FACE_SCORE, Panel, detect_faces
+from workbench.layout import DataLayout
+from workbench.panel import MAX_EDGE, MIN_FACE_SCORE, Panel, build_demo_panel, detect_faces
 
 
 def _encode(image: Image.Image, fmt: str, **params) -> bytes:
@@ -335,3 +336,26 @@ def test_faces_order_and_group_by_attributes(two_faces):
     assert frame.groupby("age_band", observed=True).size().to_dict() == {"30-44": 1, "75+": 1}
     with pytest.raises(InputError, match="cannot order"):
         panel.faces(order_by="shoe_size")
+
+
+# --- the demo panel ----------------------------------------------------------------------------
+
+
+def test_demo_panel_builds_through_the_pipeline_and_matches_the_committed_one(layout):
+    results = build_demo_panel(layout)
+    assert [(r.status, r.face.id) for r in results] == [
+        ("added", "grace-hopper"),
+        ("added", "eileen-collins"),
+    ]
+    assert {r.status for r in build_demo_panel(layout)} == {"duplicate"}
+
+    committed = Panel(DataLayout(Path(__file__).parents[1] / "data"))
+    built = Panel(layout).faces()
+    # JPEG bytes may differ across Pillow versions; the source, box and description may not.
+    same = ("id", "source_name", "source_hash", "face_box", "consent", "age_band", "glasses")
+    assert [[getattr(f, k) for k in same] for f in committed.faces()] == [
+        [getattr(f, k) for k in same] for f in built
+    ]
+    for face in committed.faces():
+        committed.jpeg_bytes(face)  # the committed JPEG matches its manifest hash
+        assert "Public domain" in face.consent

@@ -329,6 +329,91 @@ def parse_assignments(pairs: Iterable[str]) -> dict[str, str]:
     return result
 
 
+# --- The demo panel: real public-domain portraits that ship inside installed packages ---------
+
+
+@dataclass(frozen=True)
+class DemoSource:
+    """One demo face: a file inside an installed package, with its licence and attributes."""
+
+    face_id: str
+    package: str
+    resource: str  # path inside the package
+    consent: str
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+# Only photographs whose licence allows any use. Monk skin tone is left for a person to judge.
+DEMO_SOURCES = (
+    DemoSource(
+        face_id="grace-hopper",
+        package="matplotlib",
+        resource="mpl-data/sample_data/grace_hopper.jpg",
+        consent=(
+            "Public domain: US Navy photograph of Commodore Grace M. Hopper, c. 1984 (work of the "
+            "US federal government); file from matplotlib mpl-data/sample_data/grace_hopper.jpg"
+        ),
+        attributes=(
+            ("age_band", "75+"),
+            ("gender_presentation", "feminine"),
+            ("glasses", "yes"),
+            ("facial_hair", "no"),
+        ),
+    ),
+    DemoSource(
+        face_id="eileen-collins",
+        package="skimage",
+        resource="data/astronaut.png",
+        consent=(
+            "Public domain: NASA portrait of astronaut Eileen Collins, STS-93 crew, 1999 "
+            "(scikit-image: 'No known copyright restrictions, released into the public domain'); "
+            "file from scikit-image skimage/data/astronaut.png"
+        ),
+        attributes=(
+            ("age_band", "30-44"),
+            ("gender_presentation", "feminine"),
+            ("glasses", "no"),
+            ("facial_hair", "no"),
+        ),
+    ),
+)
+
+
+def build_demo_panel(layout: DataLayout) -> list[ImportResult]:
+    """(Re)build the demo panel from the packaged photos, through the normal import pipeline.
+
+    Faces already present are reported as duplicates, so running it twice changes nothing.
+    """
+    import importlib.resources
+
+    panel = Panel(layout)
+    results = []
+    for source in DEMO_SOURCES:
+        try:
+            path = importlib.resources.files(source.package).joinpath(source.resource)
+            data = path.read_bytes()
+        except (ModuleNotFoundError, FileNotFoundError) as exc:
+            results.append(
+                ImportResult(
+                    f"{source.package}/{source.resource}",
+                    "rejected",
+                    f"cannot read {source.resource} from {source.package} ({exc}); "
+                    "install the dev extras: pip install -e '.[dev]'",
+                )
+            )
+            continue
+        results.append(
+            panel.import_one(
+                data,
+                face_id=source.face_id,
+                source_name=Path(source.resource).name,
+                attributes=dict(source.attributes),
+                consent=source.consent,
+            )
+        )
+    return results
+
+
 # --- The panel on disk -------------------------------------------------------------------------
 
 

@@ -8,7 +8,14 @@ import click
 
 from workbench.erase import erase_face
 from workbench.layout import DataLayout
-from workbench.panel import ATTRIBUTES, Face, Panel, parse_assignments
+from workbench.panel import (
+    ATTRIBUTES,
+    Face,
+    ImportResult,
+    Panel,
+    build_demo_panel,
+    parse_assignments,
+)
 
 
 @click.group("faces")
@@ -62,6 +69,17 @@ def add(
         results = panel.add_many(
             files, attributes=attributes, consent=consent, keep_largest=largest
         )
+    _report(results)
+
+
+@command.command("demo")
+@click.pass_obj
+def demo(layout: DataLayout) -> None:
+    """Add the demo panel: public-domain portraits shipped inside installed packages."""
+    _report(build_demo_panel(layout))
+
+
+def _report(results: list[ImportResult]) -> None:
     for result in results:
         click.echo(f"{result.status:<9} {result.source}: {result.message}")
     failed = sum(result.failed for result in results)
