@@ -1,0 +1,469 @@
+"""The simulator's renderer: composites the reference person into a (prompt, seed) style and
+encodes the JPEG the simulated API answers with. A SIMULATOR, not a generative model.
+
+The style comes from `workbench.simulator.style`; the person is the input photo, found with
+dlib's face detector, cropped to head and shoulders and laid into the style under a soft mask,
+lit and graded like the backdrop. `identity_scale` decides how much of the person survives:
+below 1 the face is increasingly warped, blurred and posterised until someone else's descriptor
+would match it as well. Speed matters (≥ 20 images/s at 768×1024 on one core), so the expensive
+parts — backdrops, the lit and graded person layer, grain — are cached per style, face and size,
+and each sample only pays for a paste, a lookup table, grain and the JPEG encode.
+"""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import io
+import math
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache, lru_cache
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
+
+from workbench.contract import PortraitParams
+from workbench.simulator.style import (
+    SampleVariation,
+    Style,
+    drifted,
+    sample_variation,
+    stability,
+)
+
+__all__ = ["JPEG_COMMENT", "render_portrait", "stability"]
+
+JPEG_QUALITY = 88
+# Every output says what it is, inside the file rather than over the face.
+JPEG_COMMENT = "headshot-workbench simulator — not a generated portrait".encode()
+
+# Head-and-shoulders crop around the detected face, in face widths from the face centre.
+_CROP_LEFT, _CROP_RIGHT, _CROP_TOP, _CROP_BOTTOM = 1.25, 1.25, 1.3, 2.0
+# The person is kept at no more than this face width (px) before it is scaled into the frame.
+_REFERENCE_FACE_PX = 200
+# At identity 0 the face keeps only this much detail (face width in px): still a face, nobody's.
+_ANONYMOUS_FACE_PX = 18.0
+_LUMA = (0.299, 0.587, 0.114)
+
+
+def render_portrait(face_jpeg: bytes, params: PortraitParams, sample_index: int) -> bytes:
+    """A simulated portrait: JPEG bytes of exactly `params.width` × `params.height`.
+
+    The style is a function of (prompt, seed), drifted by the person in proportion to the pair's
+    hidden instability; sample `sample_index` is a small, deterministic variation of it. The
+    same inputs always give byte-identical output. `params.seed` must already be resolved (> 0).
+    """
+    if params.seed <= 0:
+        raise ValueError("seed: resolve -1 to a concrete seed before rendering")
+    reference = _reference(face_jpeg)
+    style = drifted(params.prompt, params.seed, reference.digest)
+    variation = sample_variation(params.prompt, params.seed, sample_index)
+    width, height = params.width, params.height
+    identity = round(params.identity_scale, 2)
+
+    canvas = _background(style, width, height).copy()
+    layer, alpha, anchor = _person_layer(face_jpeg, identity, style, width, height)
+    x = round((style.face_x + variation.dx) * width - anchor[0])
+    y = round((style.face_y + variation.dy) * height - anchor[1])
+    canvas.paste(layer, (x, y), alpha)
+    canvas = canvas.point(_sample_lut(variation, style.monochrome))
+    canvas = _add_grain(canvas, style.grain, variation.grain_offset)
+
+    buffer = io.BytesIO()
+    canvas.save(buffer, format="JPEG", quality=JPEG_QUALITY, comment=JPEG_COMMENT)
+    return buffer.getvalue()
+
+
+# --- Caches ---------------------------------------------------------------------------------
+
+_T = TypeVar("_T")
+
+
+class _ImageCache:
+    """A thread-safe LRU bounded by bytes, not entries: a 2024×2024 backdrop weighs 16 times a
+    512×512 one, and the simulator must not grow without bound while a sweep runs."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[object, tuple[object, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: object, make: Callable[[], _T], weigh: Callable[[_T], int]) -> _T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][0]  # type: ignore[return-value]
+        value = make()  # outside the lock: two threads may build the same item, never corrupt it
+        size = weigh(value)
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = (value, size)
+                self._bytes += size
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= dropped
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+
+def _image_bytes(image: Image.Image) -> int:
+    return image.width * image.height * len(image.getbands())
+
+
+_BACKGROUNDS = _ImageCache(160 * 2**20)
+_LAYERS = _ImageCache(160 * 2**20)
+
+
+# --- The person -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Reference:
+    """The input photo prepared once: head-and-shoulders crop, its soft mask, the face in it."""
+
+    digest: bytes  # SHA-256 of the JPEG bytes: the key for everything face-dependent
+    crop: Image.Image  # RGB
+    alpha: Image.Image  # L, soft head-and-shoulders mask (0 outside the photo)
+    face_x: float  # face centre and width, in crop pixels
+    face_y: float
+    face_width: float
+
+
+@cache
+def _face_detector():
+    import dlib  # imported late: only the first render of a new face pays for it
+
+    return dlib.get_frontal_face_detector()
+
+
+_DETECTOR_LOCK = threading.Lock()
+
+
+def _find_face(image: Image.Image) -> tuple[float, float, float] | None:
+    """Centre and width of the largest frontal face, in `image` pixels, or None."""
+    scale = min(1.0, 640.0 / max(image.size))
+    small = (
+        image
+        if scale == 1.0
+        else image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
+    )
+    with _DETECTOR_LOCK:
+        # Upsample once when faces may be small, as dlib needs faces of about 80 px.
+        found = list(_face_detector()(np.asarray(small), 1 if max(small.size) <= 400 else 0))
+    if not found:
+        return None
+    box = max(found, key=lambda r: r.width() * r.height())
+    return (
+        (box.left() + box.right()) / 2 / scale,
+        (box.top() + box.bottom()) / 2 / scale,
+        box.width() / scale,
+    )
+
+
+@lru_cache(maxsize=32)
+def _reference(face_jpeg: bytes) -> _Reference:
+    with Image.open(io.BytesIO(face_jpeg)) as opened:
+        opened.draft("RGB", (1600, 1600))  # decode big photos at a reduced DCT scale
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    found = _find_face(image)
+    if found is None:
+        # No detectable face (a profile, a drawing): assume a centred head-and-shoulders shot.
+        cx, cy, fw = image.width / 2, image.height * 0.42, 0.4 * min(image.size)
+    else:
+        cx, cy, fw = found
+    left, top = cx - _CROP_LEFT * fw, cy - _CROP_TOP * fw
+    right, bottom = cx + _CROP_RIGHT * fw, cy + _CROP_BOTTOM * fw
+    k = min(1.0, _REFERENCE_FACE_PX / fw)
+    size = (max(8, round((right - left) * k)), max(8, round((bottom - top) * k)))
+    # The photo may not cover the whole crop: paste the part inside the photo where it belongs
+    # on a plain canvas, and let the mask fade out everything else.
+    inside = _clamped_box((left, top, right, bottom), image)
+    inside_px = (
+        round((inside[0] - left) * k),
+        round((inside[1] - top) * k),
+        round((inside[2] - left) * k),
+        round((inside[3] - top) * k),
+    )
+    inner_size = (max(1, inside_px[2] - inside_px[0]), max(1, inside_px[3] - inside_px[1]))
+    canvas = Image.new("RGB", size, _mean_colour(image))
+    canvas.paste(image.resize(inner_size, Image.BICUBIC, box=inside), inside_px[:2])
+
+    fx, fy, fwk = (cx - left) * k, (cy - top) * k, fw * k
+    alpha = Image.new("L", size, 0)
+    draw = ImageDraw.Draw(alpha)
+    # Head with hair, then shoulders; the crop's bottom edge fades like a vignetted bust.
+    draw.ellipse((fx - 0.98 * fwk, fy - 1.3 * fwk, fx + 0.98 * fwk, fy + 1.05 * fwk), fill=255)
+    draw.ellipse((fx - 1.3 * fwk, fy + 0.7 * fwk, fx + 1.3 * fwk, fy + 2.9 * fwk), fill=255)
+    draw.rectangle((fx - 0.45 * fwk, fy + 0.5 * fwk, fx + 0.45 * fwk, fy + 1.2 * fwk), fill=255)
+    inside_mask = Image.new("L", size, 0)
+    ImageDraw.Draw(inside_mask).rectangle(
+        (inside_px[0] + 2, inside_px[1] + 2, inside_px[2] - 3, size[1] - 0.35 * fwk), fill=255
+    )
+    feather = ImageFilter.GaussianBlur(0.14 * fwk)
+    alpha = ImageChops.multiply(alpha.filter(feather), inside_mask.filter(feather))
+    return _Reference(
+        digest=hashlib.sha256(face_jpeg).digest(),
+        crop=canvas,
+        alpha=alpha,
+        face_x=fx,
+        face_y=fy,
+        face_width=fwk,
+    )
+
+
+def _clamped_box(
+    box: tuple[float, float, float, float], image: Image.Image
+) -> tuple[float, float, float, float]:
+    left, top, right, bottom = box
+    return (max(0.0, left), max(0.0, top), min(image.width, right), min(image.height, bottom))
+
+
+def _mean_colour(image: Image.Image) -> tuple[int, int, int]:
+    return tuple(int(c) for c in np.asarray(image.resize((8, 8))).reshape(-1, 3).mean(axis=0))
+
+
+@lru_cache(maxsize=64)
+def _person(face_jpeg: bytes, identity: float) -> Image.Image:
+    """The reference crop with `1 - identity` of the person taken away.
+
+    Removal is geometric (the face's proportions change) and photographic (fine detail is
+    blurred away and the tones posterised), which is what moves dlib's identity descriptor: at
+    identity 0 the face still reads as a face but matches the input no better than a stranger.
+    """
+    ref = _reference(face_jpeg)
+    crop = ref.crop
+    loss = 1.0 - identity
+    if loss <= 0.0:
+        return crop
+    # Longer, narrower face around its centre: proportions are what identity models key on.
+    sx, sy = 1.0 - 0.1 * loss, 1.0 + 0.12 * loss
+    cx, cy = ref.face_x, ref.face_y
+    crop = crop.transform(
+        crop.size,
+        Image.AFFINE,
+        (1 / sx, 0, cx - cx / sx, 0, 1 / sy, cy - cy / sy),
+        resample=Image.BILINEAR,
+    )
+    # Blur by resampling down to a face only a few pixels wide, on a log scale so the loss of
+    # detail is even along identity_scale whatever the photo's resolution.
+    face_px = ref.face_width * (_ANONYMOUS_FACE_PX / ref.face_width) ** (loss**0.9)
+    factor = max(1.0, ref.face_width / face_px)
+    small = (max(4, round(crop.width / factor)), max(4, round(crop.height / factor)))
+    crop = crop.resize(small, Image.BILINEAR, reducing_gap=2.0).resize(crop.size, Image.BICUBIC)
+    if loss > 0.3:
+        crop = ImageOps.posterize(crop, max(3, 8 - round(6 * (loss - 0.3))))
+    return crop
+
+
+def _person_layer(
+    face_jpeg: bytes, identity: float, style: Style, width: int, height: int
+) -> tuple[Image.Image, Image.Image, tuple[float, float]]:
+    """The lit, graded person scaled into the frame, its mask, and where its face centre is."""
+    ref = _reference(face_jpeg)
+    face_px = style.face_size * min(width, 0.8 * height)
+    scale = face_px / ref.face_width
+    size = (max(1, round(ref.crop.width * scale)), max(1, round(ref.crop.height * scale)))
+    anchor = (ref.face_x * scale, ref.face_y * scale)
+
+    def make() -> tuple[Image.Image, Image.Image]:
+        person = _person(face_jpeg, identity)
+        lit = ImageChops.multiply(person, _face_light(ref, style, width, height))
+        graded = _grade(lit, style)
+        layer = graded.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        alpha = ref.alpha.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        return layer, alpha
+
+    key = (ref.digest, identity, style, width, height)
+    layer, alpha = _LAYERS.get(key, make, lambda pair: _image_bytes(pair[0]) * 4 // 3)
+    return layer, alpha, anchor
+
+
+def _face_light(ref: _Reference, style: Style, width: int, height: int) -> Image.Image:
+    """Key light across the face plus the frame's vignette, as a multiply map at crop size."""
+    w, h = max(2, ref.crop.width // 8), max(2, ref.crop.height // 8)
+    xs = (np.arange(w) + 0.5) / w * ref.crop.width
+    ys = (np.arange(h) + 0.5) / h * ref.crop.height
+    gx, gy = np.meshgrid(xs, ys)
+    rel_x = (gx - ref.face_x) / ref.face_width
+    rel_y = (gy - ref.face_y) / ref.face_width
+    shade = _key_light(rel_x, rel_y, style)
+    # Vignette in frame coordinates, with the face where the style puts it.
+    face_px = style.face_size * min(width, 0.8 * height)
+    fx = style.face_x * width + rel_x * face_px
+    fy = style.face_y * height + rel_y * face_px
+    shade = shade * _vignette((fx / width - 0.5) * 2, (fy / height - 0.5) * 2, style.vignette)
+    warm = style.light_warmth
+    gains = np.array([1.0 + 0.08 * warm, 1.0, 1.0 - 0.08 * warm]) / (1.0 + 0.08 * abs(warm))
+    rgb = np.clip(shade[..., None] * gains * 255.0, 0, 255).astype(np.uint8)
+    return Image.fromarray(rgb, "RGB").resize(ref.crop.size, Image.BILINEAR)
+
+
+def _key_light(rel_x: np.ndarray, rel_y: np.ndarray, style: Style) -> np.ndarray:
+    """1 on the lit side, down to 1 - strength on the shadow side; positions in face widths."""
+    angle = math.radians(style.light_angle)
+    towards = rel_x * math.cos(angle) - rel_y * math.sin(angle)  # image y points down
+    return 1.0 - style.light_strength * 0.5 * (1.0 - np.tanh(1.6 * towards))
+
+
+def _vignette(nx: np.ndarray, ny: np.ndarray, amount: float) -> np.ndarray:
+    """Corner darkening; nx, ny run -1..1 across the frame."""
+    r2 = (nx * nx + ny * ny) / 2.0
+    return 1.0 - amount * np.clip(r2, 0, 1) ** 1.5
+
+
+# --- Grade ----------------------------------------------------------------------------------
+
+
+def _grade(image: Image.Image, style: Style) -> Image.Image:
+    """Colour matrix (saturation, temperature, tint, toning) then the tone curve."""
+    return image.convert("RGB", _colour_matrix(style)).point(_tone_lut(style))
+
+
+@lru_cache(maxsize=1024)
+def _colour_matrix(style: Style) -> tuple[float, ...]:
+    luma = np.array(_LUMA)
+    sat = np.eye(3) * style.saturation + (1.0 - style.saturation) * np.tile(luma, (3, 1))
+    if style.monochrome:
+        gains = np.array(style.tone)
+    else:
+        t, m = style.temperature, style.tint
+        gains = np.array([1.0 + 0.12 * t, 1.0 - 0.06 * m, 1.0 - 0.14 * t])
+    matrix = gains[:, None] * sat
+    return tuple(float(v) for row in matrix for v in (*row, 0.0))
+
+
+@lru_cache(maxsize=1024)
+def _tone_lut(style: Style) -> list[int]:
+    x = np.arange(256) / 255.0
+    y = x * 2.0**style.exposure
+    # A soft shoulder instead of clipping, like film.
+    y = np.where(y > 0.75, 0.75 + 0.25 * np.tanh((y - 0.75) / 0.25), y)
+    s_curve = y * y * (3.0 - 2.0 * y)
+    y = y + style.contrast * (s_curve - y)
+    y = style.fade + (1.0 - style.fade) * y
+    curve = np.clip(np.round(y * 255.0), 0, 255).astype(int).tolist()
+    return curve * 3
+
+
+@lru_cache(maxsize=4096)
+def _sample_lut(variation: SampleVariation, monochrome: bool) -> list[int]:
+    """The per-sample change of light level and colour, applied to the finished frame."""
+    x = np.arange(256, dtype=float)
+    gain = 2.0**variation.exposure
+    warmth = 0.0 if monochrome else variation.warmth  # a black-and-white style stays colourless
+    lut: list[int] = []
+    for channel_gain in (1.0 + warmth, 1.0, 1.0 - warmth):
+        lut += np.clip(np.round(x * gain * channel_gain), 0, 255).astype(int).tolist()
+    return lut
+
+
+# --- Backdrops ------------------------------------------------------------------------------
+
+
+def _background(style: Style, width: int, height: int) -> Image.Image:
+    """The graded, lit, vignetted backdrop at full size (cached: samples share it)."""
+    key = (style, width, height)
+    return _BACKGROUNDS.get(key, lambda: _make_background(style, width, height), _image_bytes)
+
+
+def _make_background(style: Style, width: int, height: int) -> Image.Image:
+    # Backdrops are smooth (out of focus), so draw them at a quarter size and scale up.
+    w, h = max(32, width // 4), max(32, height // 4)
+    rng = np.random.default_rng(style.texture_seed)
+    xs, ys = np.meshgrid((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h)
+    unit = min(w, h)
+    main = np.array(colorsys.hsv_to_rgb(*style.backdrop))
+    accent = np.array(colorsys.hsv_to_rgb(*style.accent))
+
+    if style.scene == "outdoor":
+        horizon = 0.3 + 0.25 * rng.random()
+        wobble = 0.06 * _low_noise(rng, 12, 1, w, 1)[0]
+        sky = np.clip((horizon + wobble - ys) / 0.12 + 0.5, 0, 1)[..., None]
+        sky_colour = accent[None, None, :] * (0.9 + 0.2 * (1 - ys[..., None]))
+        foliage = main * (0.65 + 0.7 * _low_noise(rng, 9, 12, w, h)[..., None] * style.texture)
+        rgb = sky * sky_colour + (1 - sky) * foliage
+        rgb = _bokeh(
+            rgb, rng, count=int(4 + 18 * style.texture), colour=accent * 1.1 + 0.1, unit=unit
+        )
+    elif style.scene == "office":
+        wall = main * (0.85 + 0.3 * ys[..., None])
+        window_x = 0.05 + 0.6 * rng.random()
+        window = np.exp(-(((xs - window_x - 0.15) / 0.18) ** 8)) * np.clip((0.8 - ys) * 4, 0, 1)
+        rgb = wall + window[..., None] * (accent * 0.4 + 0.35)
+        colours = [accent * 1.2, main * 1.3 + 0.15, np.array([1.0, 0.85, 0.6])]
+        for colour in colours:
+            rgb = _bokeh(rgb, rng, count=int(3 + 8 * style.texture), colour=colour, unit=unit)
+    else:
+        rgb = main + (accent - main) * (ys[..., None] ** 1.3) * 0.8
+        mottle = _low_noise(rng, 6, 8, w, h) * 0.35 * style.texture
+        rgb = rgb * (1.0 + mottle[..., None] - 0.175 * style.texture)
+
+    dx, dy = (xs - style.glow_x) * w / unit, (ys - style.glow_y) * h / unit
+    glow = np.exp(-(dx * dx + dy * dy) / (2 * 0.3**2)) * style.glow
+    rgb = rgb + glow[..., None] * (0.55 * rgb + 0.25)
+    # The key light reaches the backdrop too, so light and shadow sides agree with the face.
+    rel_x, rel_y = (xs - style.face_x) * w / unit * 1.5, (ys - style.face_y) * h / unit * 1.5
+    rgb = rgb * (0.55 + 0.45 * _key_light(rel_x, rel_y, style))[..., None]
+    rgb = rgb * _vignette((xs - 0.5) * 2, (ys - 0.5) * 2, style.vignette)[..., None]
+    small = Image.fromarray(np.clip(rgb * 255.0, 0, 255).astype(np.uint8), "RGB")
+    small = _grade(small.filter(ImageFilter.GaussianBlur(unit / 160)), style)
+    return small.resize((width, height), Image.BILINEAR)
+
+
+def _low_noise(rng: np.random.Generator, cells_x: int, cells_y: int, w: int, h: int) -> np.ndarray:
+    """Smooth noise in 0..1: a few random cells interpolated up to (h, w)."""
+    grid = (rng.random((max(1, cells_y), cells_x)) * 255).astype(np.uint8)
+    big = Image.fromarray(grid, "L").resize((w, h), Image.BICUBIC)
+    return np.asarray(big, dtype=np.float64)[:h, :w] / 255.0
+
+
+def _bokeh(
+    rgb: np.ndarray, rng: np.random.Generator, count: int, colour: np.ndarray, unit: int
+) -> np.ndarray:
+    """Out-of-focus light discs, screened over the backdrop."""
+    h, w = rgb.shape[:2]
+    layer = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(layer)
+    for _ in range(count):
+        r = unit * rng.uniform(0.025, 0.09)
+        x, y = rng.uniform(0, w), rng.uniform(0, h * 0.85)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.uniform(40, 130)))
+    discs = np.asarray(layer.filter(ImageFilter.GaussianBlur(unit / 200)), dtype=np.float64)
+    discs = (discs / 255.0)[..., None]
+    return 1.0 - (1.0 - rgb) * (1.0 - discs * np.clip(colour, 0, 1))
+
+
+# --- Grain ----------------------------------------------------------------------------------
+
+_GRAIN_MARGIN = 64
+
+
+def _grain(level: int, width: int, height: int) -> Image.Image:
+    """Monochrome film grain centred on 128, a little larger than the frame (samples shift it)."""
+
+    def make() -> Image.Image:
+        rng = np.random.default_rng(level)
+        size = (height + _GRAIN_MARGIN, width + _GRAIN_MARGIN)
+        noise = np.clip(rng.normal(128.0, level, size), 0, 255).astype(np.uint8)
+        plane = Image.fromarray(noise, "L")
+        return Image.merge("RGB", (plane, plane, plane))
+
+    return _BACKGROUNDS.get(("grain", level, width, height), make, _image_bytes)
+
+
+def _add_grain(image: Image.Image, amount: float, offset: tuple[int, int]) -> Image.Image:
+    level = round(amount)
+    if level <= 0:
+        return image
+    noise = _grain(level, image.width, image.height)
+    ox, oy = offset
+    return ImageChops.add(image, noise.crop((ox, oy, ox + image.width, oy + image.height)), 1, -128)

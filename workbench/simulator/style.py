@@ -1,0 +1,334 @@
+"""The simulator's styles: what a (prompt, seed) pair decides about a portrait, how much of that
+drifts with the person in the photo (the hidden stability), and how sample *i* varies it.
+
+Everything here is pure and deterministic: hashes go through hashlib (Python's `hash()` is salted
+per process), so the same prompt and seed give the same style in every process and on every
+machine. Rendering lives in `workbench.simulator.render`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+SCENES = ("studio", "office", "outdoor")
+
+# Words that pick the scene. The first one found in the prompt wins.
+_SCENE_WORDS = {
+    "studio": "studio",
+    "backdrop": "studio",
+    "seamless": "studio",
+    "office": "office",
+    "corporate": "office",
+    "business": "office",
+    "workplace": "office",
+    "indoor": "office",
+    "indoors": "office",
+    "outdoor": "outdoor",
+    "outdoors": "outdoor",
+    "outside": "outdoor",
+    "park": "outdoor",
+    "garden": "outdoor",
+    "nature": "outdoor",
+    "street": "outdoor",
+    "beach": "outdoor",
+}
+
+# Backdrop colours a prompt can name: (hue, saturation, value) in 0..1.
+_COLOUR_WORDS: dict[str, tuple[float, float, float]] = {
+    "red": (0.99, 0.62, 0.55),
+    "crimson": (0.97, 0.7, 0.45),
+    "orange": (0.07, 0.65, 0.7),
+    "yellow": (0.14, 0.6, 0.8),
+    "gold": (0.12, 0.6, 0.65),
+    "golden": (0.11, 0.6, 0.68),
+    "green": (0.33, 0.5, 0.5),
+    "olive": (0.2, 0.45, 0.4),
+    "teal": (0.48, 0.6, 0.45),
+    "cyan": (0.51, 0.55, 0.65),
+    "turquoise": (0.47, 0.55, 0.6),
+    "blue": (0.6, 0.62, 0.55),
+    "navy": (0.63, 0.6, 0.25),
+    "purple": (0.77, 0.5, 0.45),
+    "violet": (0.79, 0.45, 0.55),
+    "lavender": (0.74, 0.25, 0.78),
+    "pink": (0.93, 0.35, 0.8),
+    "magenta": (0.87, 0.6, 0.6),
+    "brown": (0.07, 0.5, 0.32),
+    "beige": (0.1, 0.2, 0.8),
+    "cream": (0.12, 0.15, 0.88),
+    "grey": (0.0, 0.0, 0.5),
+    "gray": (0.0, 0.0, 0.5),
+    "white": (0.0, 0.0, 0.93),
+    "black": (0.0, 0.0, 0.07),
+}
+
+_MONOCHROME = re.compile(
+    r"\b(black\s*(and|&|n)\s*white|b\s*&\s*w|b/w|monochrome|greyscale|grayscale)\b"
+)
+_HIGH_KEY = re.compile(r"\bhigh[\s-]*key\b")
+_LOW_KEY = re.compile(r"\blow[\s-]*key\b")
+
+
+@dataclass(frozen=True)
+class Style:
+    """Every knob of a simulated portrait. Hues and levels are 0..1 unless said otherwise."""
+
+    scene: str
+    backdrop: tuple[float, float, float]  # HSV of the main backdrop colour
+    accent: tuple[float, float, float]  # HSV of the second colour: gradient end, bokeh, foliage
+    glow: float  # strength of the pool of light behind the subject
+    glow_x: float  # where that pool sits, as fractions of the frame
+    glow_y: float
+    texture: float  # mottled canvas (studio), bokeh (office), foliage (outdoor): 0..1
+    texture_seed: int
+    light_angle: float  # degrees the key light comes from: 0 camera right, 90 above, 180 left
+    light_strength: float  # how dark the shadow side gets, 0..1
+    light_warmth: float  # colour of the key light, -1 cool … +1 warm
+    exposure: float  # stops
+    contrast: float  # S-curve amount, negative flattens
+    fade: float  # lifted blacks (matte look), 0..0.25
+    saturation: float  # 0 grey … 1 as shot … 1.4 vivid
+    temperature: float  # grade, -1 cool … +1 warm
+    tint: float  # grade, -1 green … +1 magenta
+    monochrome: bool
+    tone: tuple[float, float, float]  # RGB gains after the grade (sepia, cold-toned silver …)
+    vignette: float  # darkening at the corners, 0..0.8
+    grain: float  # film grain, standard deviation in 8-bit levels
+    face_size: float  # face width as a fraction of the frame's width (capped by its height)
+    face_x: float  # face centre, as fractions of the frame
+    face_y: float
+
+
+def _rng(*parts: object) -> np.random.Generator:
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
+    return np.random.default_rng(int.from_bytes(digest[:16], "big"))
+
+
+def _words(prompt: str) -> list[str]:
+    return re.findall(r"[a-z]+", prompt.lower())
+
+
+@lru_cache(maxsize=4096)
+def stability(prompt: str, seed: int) -> float:
+    """Hidden ground truth: how little the style of (prompt, seed) drifts with the person, 0..1.
+
+    Spread over the whole range across seeds; controlled studio looks lean stable and busy
+    outdoor looks lean unstable, as a real model's would. Never served over HTTP.
+    """
+    u = float(_rng("stability", prompt, seed).random())
+    words = set(_words(prompt))
+    if words & {"studio", "backdrop", "seamless"}:
+        return u**0.75
+    if words & {"outdoor", "outdoors", "outside", "park", "garden", "nature", "street", "beach"}:
+        return u**1.35
+    return u
+
+
+@lru_cache(maxsize=4096)
+def style_for(prompt: str, seed: int) -> Style:
+    """The style a (prompt, seed) pair asks for, before any person is involved.
+
+    Prompt words set the family (scene, colours, light, grade); the seed picks a variant inside
+    it. Words the simulator does not know still change the style, because the whole prompt is
+    hashed into the random generator.
+    """
+    rng = _rng("style", prompt, seed)
+    text = prompt.lower()
+    words = _words(prompt)
+    has = set(words).__contains__
+
+    def between(low: float, high: float) -> float:
+        return float(rng.uniform(low, high))
+
+    scene = next((_SCENE_WORDS[w] for w in words if w in _SCENE_WORDS), None)
+    if scene is None:
+        scene = SCENES[int(rng.choice(3, p=[0.5, 0.25, 0.25]))]
+
+    monochrome = bool(_MONOCHROME.search(text))
+    high_key = bool(_HIGH_KEY.search(text))
+    low_key = bool(_LOW_KEY.search(text))
+    dramatic = has("dramatic") or has("moody") or has("cinematic") or has("noir")
+    soft = has("soft") or has("gentle") or has("airy") or has("natural")
+    vintage = has("vintage") or has("retro") or has("film") or has("analog")
+    sepia = has("sepia")
+    warm = has("warm") or has("sunset") or has("golden")
+    cool = has("cool") or has("cold") or has("icy") or has("winter")
+    vivid = has("vibrant") or has("colorful") or has("colourful") or has("vivid") or has("neon")
+
+    # "black and white" names no backdrop colour; everything else that names a colour does.
+    colour_text = _MONOCHROME.sub(" ", text)
+    named = [_COLOUR_WORDS[w] for w in re.findall(r"[a-z]+", colour_text) if w in _COLOUR_WORDS]
+
+    # Backdrop colour: a named colour, else a temperature family, else the scene's own palette.
+    if named:
+        hue, sat, val = named[0]
+        hue += between(-0.025, 0.025)
+        sat = float(np.clip(sat + between(-0.12, 0.12), 0, 1))
+        val = float(np.clip(val + between(-0.12, 0.12), 0.03, 0.97))
+    elif warm:
+        hue, sat, val = between(0.02, 0.12), between(0.35, 0.6), between(0.45, 0.75)
+    elif cool or has("blue"):
+        hue, sat, val = between(0.5, 0.64), between(0.3, 0.55), between(0.4, 0.7)
+    elif scene == "studio":
+        hue, sat, val = between(0, 1), between(0.0, 0.3), between(0.25, 0.75)
+    elif scene == "office":
+        hue, sat, val = between(0.05, 0.14), between(0.08, 0.3), between(0.45, 0.8)
+    else:
+        hue, sat, val = between(0.22, 0.4), between(0.35, 0.6), between(0.35, 0.65)
+    if len(named) > 1:
+        accent_h, accent_s, accent_v = named[1]
+    elif scene == "outdoor":
+        # Sky above foliage: the accent is the sky unless a colour already took the backdrop.
+        accent_h, accent_s, accent_v = between(0.53, 0.62), between(0.2, 0.5), between(0.7, 0.95)
+    else:
+        accent_h = (hue + between(-0.12, 0.12)) % 1.0
+        accent_s = float(np.clip(sat * between(0.5, 1.3), 0, 1))
+        accent_v = float(np.clip(val * between(0.45, 1.25), 0.02, 0.98))
+    if vivid:
+        sat, accent_s = min(1.0, sat + 0.3), min(1.0, accent_s + 0.3)
+
+    light_strength = between(0.25, 0.55)
+    exposure = between(-0.12, 0.12)
+    contrast = between(0.0, 0.3)
+    vignette = between(0.1, 0.35)
+    glow = between(0.2, 0.6)
+    if high_key:
+        val, accent_v = between(0.88, 0.97), between(0.85, 0.97)
+        sat, accent_s = sat * 0.4, accent_s * 0.4
+        exposure, light_strength, vignette = between(0.35, 0.55), between(0.05, 0.2), 0.03
+    if low_key:
+        val, accent_v = between(0.05, 0.15), between(0.04, 0.2)
+        exposure, light_strength = between(-0.55, -0.35), between(0.6, 0.85)
+        vignette, contrast = between(0.4, 0.6), between(0.3, 0.5)
+    if dramatic:
+        light_strength = max(light_strength, between(0.7, 0.9))
+        contrast, vignette = contrast + between(0.3, 0.5), vignette + between(0.15, 0.3)
+        val *= 0.7
+    if soft:
+        light_strength, contrast = light_strength * 0.35, contrast - between(0.15, 0.3)
+        vignette, glow = vignette * 0.5, glow * 0.6
+
+    temperature = between(-0.12, 0.12)
+    if warm:
+        temperature = between(0.35, 0.6)
+    if cool:
+        temperature = between(-0.6, -0.35)
+    elif has("blue"):
+        temperature = min(temperature, between(-0.3, -0.1))
+    saturation = between(0.85, 1.1) + (0.3 if vivid else 0.0)
+    fade, grain = between(0.0, 0.03), between(1.0, 4.0)
+    tone = (1.0, 1.0, 1.0)
+    if vintage:
+        fade, grain = between(0.08, 0.16), between(5.0, 9.0)
+        saturation, temperature = saturation * 0.7, max(temperature, between(0.15, 0.35))
+        contrast -= 0.1
+    if sepia or (vintage and monochrome):
+        monochrome, tone = True, (1.1, 0.98, 0.78)
+    elif monochrome:
+        # Silver prints: slightly cold or slightly warm, never coloured.
+        cast = between(-0.015, 0.015)
+        tone = (1.0 + cast, 1.0, 1.0 - cast)
+    if monochrome:
+        saturation = 0.0
+
+    face_size = between(0.3, 0.38)
+    if has("closeup") or has("close") or has("tight"):
+        face_size = between(0.4, 0.46)
+    if has("environmental") or has("wide") or has("body"):
+        face_size = between(0.23, 0.28)
+
+    return Style(
+        scene=scene,
+        backdrop=(hue % 1.0, sat, val),
+        accent=(accent_h % 1.0, accent_s, accent_v),
+        glow=glow,
+        glow_x=between(0.3, 0.7),
+        glow_y=between(0.2, 0.45),
+        texture=between(0.2, 0.9),
+        texture_seed=int(rng.integers(0, 2**31)),
+        light_angle=float(rng.choice([between(10, 70), between(110, 170)])),
+        light_strength=float(np.clip(light_strength, 0, 0.95)),
+        light_warmth=temperature * 0.5 + between(-0.15, 0.15),
+        exposure=exposure,
+        contrast=contrast,
+        fade=fade,
+        saturation=saturation,
+        temperature=temperature,
+        tint=between(-0.08, 0.08),
+        monochrome=monochrome,
+        tone=tone,
+        vignette=float(np.clip(vignette, 0, 0.8)),
+        grain=grain,
+        face_size=face_size,
+        face_x=between(0.44, 0.56),
+        face_y=between(0.36, 0.43),
+    )
+
+
+def _wrap(hue: float) -> float:
+    return hue % 1.0
+
+
+@lru_cache(maxsize=1024)
+def drifted(prompt: str, seed: int, face_digest: bytes) -> Style:
+    """The style as it comes out for one person: the base style pushed in a face-dependent
+    direction, by an amount that grows as stability falls.
+
+    The direction comes from a hash of (face, prompt, seed): each person moves each style its own
+    way, as a real model's style leaks identity-dependent features. A fully stable pair does not
+    move at all; a fully unstable one changes backdrop, grade, light and framing clearly.
+    """
+    base = style_for(prompt, seed)
+    amount = 1.0 - stability(prompt, seed)
+    u = _rng("drift", face_digest.hex(), prompt, seed).uniform(-1.0, 1.0, size=16) * amount
+    h, s, v = base.backdrop
+    ah, as_, av = base.accent
+    return dataclasses.replace(
+        base,
+        backdrop=(_wrap(h + 0.12 * u[0]), _clip01(s + 0.25 * u[1]), _clip01(v + 0.28 * u[2])),
+        accent=(_wrap(ah + 0.12 * u[3]), _clip01(as_ + 0.25 * u[4]), _clip01(av + 0.25 * u[5])),
+        glow=_clip01(base.glow + 0.3 * u[6]),
+        glow_x=base.glow_x + 0.2 * u[7],
+        light_angle=base.light_angle + 50.0 * u[8],
+        light_strength=float(np.clip(base.light_strength + 0.25 * u[9], 0, 0.95)),
+        exposure=base.exposure + 0.35 * u[10],
+        temperature=base.temperature + 0.4 * u[11],
+        tint=base.tint + 0.2 * u[12],
+        vignette=float(np.clip(base.vignette + 0.2 * u[13], 0, 0.8)),
+        face_size=base.face_size * (1.0 + 0.15 * u[14]),
+        face_x=base.face_x + 0.06 * u[15],
+    )
+
+
+@dataclass(frozen=True)
+class SampleVariation:
+    """How sample *i* of a request differs from the others: framing nudge, light level, grain."""
+
+    dx: float  # face offset, fractions of the frame
+    dy: float
+    exposure: float  # stops
+    warmth: float  # small shift of the light's colour
+    grain_offset: tuple[int, int]
+
+
+@lru_cache(maxsize=4096)
+def sample_variation(prompt: str, seed: int, sample_index: int) -> SampleVariation:
+    """Sample *i* is derived from (prompt, seed, i) only, so it is the same for every face."""
+    rng = _rng("sample", prompt, seed, sample_index)
+    return SampleVariation(
+        dx=float(rng.uniform(-0.025, 0.025)),
+        dy=float(rng.uniform(-0.018, 0.018)),
+        exposure=float(rng.uniform(-0.1, 0.1)),
+        warmth=float(rng.uniform(-0.04, 0.04)),
+        grain_offset=(int(rng.integers(0, 64)), int(rng.integers(0, 64))),
+    )
+
+
+def _clip01(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))
