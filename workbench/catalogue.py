@@ -23,11 +23,11 @@ import json
 import os
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pandas as pd
@@ -47,11 +47,13 @@ PART_SUFFIX = ".parquet"
 TMP_SUFFIX = ".tmp"
 REPLACES_KEY = b"workbench.replaces"
 LOCK_NAME = ".rewrite.lock"
-READ_ATTEMPTS = 20
+OPTIMISTIC_READS = 5
 # A temp file this old belongs to a writer that died; compaction clears it.
 STALE_TMP_SECONDS = 3600.0
 # Parts smaller than this are merged by compaction; bigger ones are left as they are.
 SMALL_PART_ROWS = 250_000
+
+_T = TypeVar("_T")
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -228,15 +230,9 @@ class Catalogue:
 
     def table(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None):
         """A consistent Arrow table of the rows (all columns unless `columns`)."""
-        for _ in range(READ_ATTEMPTS):
-            try:
-                snapshot = self._snapshot()
-                table = self._read_parts(snapshot.live, columns=columns, filter=filter)
-                self._check_still_covered(snapshot)
-                return table
-            except _Retry:
-                continue
-        raise CatalogueError(f"{self.runs_dir} kept changing while being read; try again")
+        return self._consistently(
+            lambda names: self._read_parts(names, columns=columns, filter=filter)
+        )
 
     def runs(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Every row as a pandas DataFrame (nullable integer columns stay integers)."""
@@ -250,20 +246,18 @@ class Catalogue:
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
         """Run DuckDB SQL over the view `runs` (every row), e.g.
         `query("SELECT prompt, count(*) FROM runs GROUP BY prompt")`."""
-        for _ in range(READ_ATTEMPTS):
+
+        def run(names: list[str]) -> pd.DataFrame:
             try:
-                snapshot = self._snapshot()
                 with duckdb.connect() as con:
-                    self._create_view(con, snapshot.live)
-                    result = con.execute(sql, params or []).df()
-                self._check_still_covered(snapshot)
-                return result
-            except _Retry:
-                continue
+                    self._create_view(con, names)
+                    return con.execute(sql, params or []).df()
             except duckdb.IOException as exc:
-                if not self._vanished(snapshot.live):
-                    raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
-        raise CatalogueError(f"{self.runs_dir} kept changing while being read; try again")
+                if self._vanished(names):
+                    raise _Retry from None
+                raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
+
+        return self._consistently(run)
 
     def rows_for(self, prompt: str, seed: int) -> pd.DataFrame:
         """Every row of one prompt+seed (all faces, scales, sizes), via DuckDB."""
@@ -328,6 +322,31 @@ class Catalogue:
                 replaced.update(self._replaces(name))
         return _Snapshot([n for n in listed if n not in replaced], frozenset(listed))
 
+    def _consistently(self, read: Callable[[list[str]], _T]) -> _T:
+        """Run `read` over the live parts until no rewrite interfered.
+
+        Optimistic first (no lock: appends never interfere, rewrites are rare); if rewrites
+        keep racing the read, hold the rewrite lock shared, which waits out rewriters.
+        """
+        for attempt in range(OPTIMISTIC_READS):
+            try:
+                return self._read_once(read)
+            except _Retry:
+                time.sleep(0.002 * attempt)
+        with self._rewrite_lock(shared=True):
+            for _ in range(OPTIMISTIC_READS):
+                try:
+                    return self._read_once(read)
+                except _Retry:
+                    continue
+        raise CatalogueError(f"{self.runs_dir} kept changing while being read; try again")
+
+    def _read_once(self, read: Callable[[list[str]], _T]) -> _T:
+        snapshot = self._snapshot()
+        result = read(snapshot.live)
+        self._check_still_covered(snapshot)
+        return result
+
     def _check_still_covered(self, snapshot: _Snapshot) -> None:
         """After a read: a rewrite that appeared meanwhile must not cover parts we did not read
         (a listing taken mid-rename can miss both a new merged part and the parts it replaced)."""
@@ -372,11 +391,11 @@ class Catalogue:
         )
 
     @contextlib.contextmanager
-    def _rewrite_lock(self) -> Iterator[None]:
+    def _rewrite_lock(self, shared: bool = False) -> Iterator[None]:
         # flock is released by the kernel when a process dies, so a crash never leaves it held.
         self.path.mkdir(parents=True, exist_ok=True)
         with open(self.path / LOCK_NAME, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:

@@ -1,0 +1,172 @@
+"""The sweep specification and its plan: seed syntax, sizes, faces, request keys (all pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from workbench.contract import PortraitParams
+from workbench.errors import InputError
+from workbench.panel import Face
+from workbench.sweep import Plan, Sweep, expand_seeds, parse_size, plan, request_key
+
+REPO_SWEEPS = Path(__file__).resolve().parents[1] / "data" / "sweeps"
+ANN = Face("ann", "ann.jpg", "a" * 64, 512, 512)
+BOB = Face("bob", "bob.jpg", "b" * 64, 512, 512)
+
+
+def sweep(**fields) -> Sweep:
+    return Sweep.build(**{"prompts": ["studio portrait"], "seeds": [1], **fields})
+
+
+@pytest.mark.parametrize(
+    ("spec", "seeds"),
+    [
+        ("1-5", [1, 2, 3, 4, 5]),
+        ("1-50 (+5)", [1, 6, 11, 16, 21, 26, 31, 36, 41, 46]),
+        ("1-1000 [8]", [1, 144, 286, 429, 572, 715, 857, 1000]),
+        ("10-12, 42", [10, 11, 12, 42]),
+        ("7", [7]),
+        ("-1", [-1]),
+    ],
+)
+def test_seed_syntax_matches_the_xyz_plot(spec, seeds):
+    assert expand_seeds([spec], generator_seed=0) == seeds
+
+
+def test_explicit_seeds_keep_order_drop_repeats_but_not_random_ones():
+    assert expand_seeds([5, "3-6", 5, -1, -1], generator_seed=0) == [5, 3, 4, 6, -1, -1]
+
+
+def test_random_seeds_are_reproducible_from_the_recorded_generator():
+    first = sweep(seeds="random:12")
+    assert first.seed_generator is not None  # drawn and recorded
+    again = Sweep.from_toml(first.to_toml())
+    assert again.seed_values() == first.seed_values()
+    assert len(set(first.seed_values())) == 12
+    assert all(seed > 0 for seed in first.seed_values())
+    assert (
+        sweep(seeds="random:12", seed_generator=1).seed_values()
+        != sweep(seeds="random:12", seed_generator=2).seed_values()
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "field", "line"),
+    [
+        ('prompts = ["a"]\nseeds = "1-x"\n', "seeds", 2),
+        ('prompts = ["a"]\nseeds = "50-1"\n', "seeds", 2),
+        ('prompts = ["a"]\nseeds = [0]\n', "seeds", 2),
+        ('prompts = ["a"]\nseeds = 1\nsizes = ["100x100"]\n', "sizes", 3),
+        ('prompts = ["a"]\nseeds = 1\nsizes = "4:3"\n', "sizes", 3),
+        ('prompts = ["a"]\nseeds = 1\nidentity_scales = [1.5]\n', "identity_scales", 3),
+        ('prompts = ["a"]\nseeds = 1\nsample_number = 9\n', "sample_number", 3),
+        ('prompts = ["a"]\nseeds = 1\nconcurrency = 0\n', "concurrency", 3),
+        ('prompts = ["a"]\nseeds = 1\nmax_images = -1\n', "max_images", 3),
+        ('prompts = ["  "]\nseeds = 1\n', "prompts", 1),
+        ('prompts = ["a"]\nseed = 1\n', "seed", 2),
+    ],
+)
+def test_bad_specs_name_the_field_and_line(text, field, line):
+    with pytest.raises(InputError) as caught:
+        Sweep.from_toml(text, source="bad.toml")
+    message = str(caught.value)
+    assert message.startswith("bad.toml: ")
+    assert f"{field} (line {line})" in message
+
+
+def test_toml_syntax_error_names_the_file_and_position():
+    with pytest.raises(InputError, match=r"bad\.toml: not valid TOML.*line 2"):
+        Sweep.from_toml('prompts = ["a"]\nseeds = = 1\n', source="bad.toml")
+
+
+def test_missing_file_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="no such sweep file"):
+        Sweep.load(tmp_path / "nope.toml")
+
+
+def test_sizes_accept_presets_and_width_x_height():
+    assert parse_size("1:1") == (768, 768)
+    assert parse_size("3:4") == (768, 1024)
+    assert parse_size("600x900") == (600, 900)
+    with pytest.raises(ValueError, match="512"):
+        parse_size("2048x2048")
+
+
+def test_plan_expands_every_axis_over_the_faces_in_order():
+    spec = sweep(prompts=["a", "b"], seeds="1-3", identity_scales=[0.5, 0.9], sizes=["1:1", "3:4"])
+    the_plan = plan(spec, [ANN, BOB])
+    assert the_plan.requests == 2 * 3 * 2 * 2 * 2
+    first, second = the_plan.cells[:2]
+    # Faces vary fastest: one prompt+seed fills across the panel before the next begins.
+    assert (first.face_id, second.face_id) == ("ann", "bob")
+    assert first.params == second.params
+    assert len({cell.key for cell in the_plan.cells}) == the_plan.requests
+    assert the_plan.images == the_plan.requests  # sample_number 1
+
+
+def test_plan_uses_only_the_named_faces_and_names_unknown_ones():
+    assert {c.face_id for c in plan(sweep(faces=["bob"]), [ANN, BOB]).cells} == {"bob"}
+    with pytest.raises(InputError, match="faces: no face with id carol"):
+        plan(sweep(faces=["carol"]), [ANN, BOB])
+    with pytest.raises(InputError, match="panel is empty"):
+        plan(sweep(), [])
+
+
+def test_request_key_is_the_request_without_the_key_and_face_bytes():
+    params = PortraitParams(prompt="p", seed=3)
+    key = request_key(params, ANN.hash)
+    assert len(key) == 64
+    assert key == request_key(PortraitParams(prompt="p", seed=3), ANN.hash)
+    assert key != request_key(params, BOB.hash)
+    for change in (
+        {"prompt": "q"},
+        {"seed": 4},
+        {"identity_scale": 0.5},
+        {"sample_number": 2},
+        {"width": 1024},
+        {"height": 768},
+    ):
+        assert request_key(params.model_copy(update=change), ANN.hash) != key, change
+
+
+def test_stored_cells_are_pending_again_only_with_seed_minus_one():
+    the_plan = plan(sweep(seeds=[1, 2, -1]), [ANN])
+    stored = {cell.key for cell in the_plan.cells}
+    pending = the_plan.pending(stored)
+    assert [cell.params.seed for cell in pending] == [-1]
+    assert len(the_plan.pending(set())) == 3
+
+
+def test_identical_fixed_cells_are_planned_once_random_ones_each_time():
+    the_plan = plan(sweep(prompts=["a", "a"], seeds=[1, -1, -1]), [ANN])
+    assert [cell.params.seed for cell in the_plan.cells] == [1, -1, -1]
+    assert isinstance(the_plan, Plan)
+
+
+def test_a_huge_range_is_refused_before_planning():
+    with pytest.raises(InputError, match="seeds"):
+        sweep(seeds="1-2000000000")
+
+
+def test_the_python_object_is_the_same_as_the_file(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text('prompts = "a"\nseeds = "1-2"\nsizes = "1:1"\nfaces = ["ann"]\n')
+    from_file = Sweep.load(path)
+    assert from_file == Sweep(prompts=["a"], seeds=["1-2"], sizes=["1:1"], faces=["ann"])
+    assert Sweep.from_toml("[sweep]\n" + path.read_text()) == from_file
+
+
+@pytest.mark.parametrize("path", sorted(REPO_SWEEPS.glob("*.toml")), ids=lambda p: p.name)
+def test_example_sweeps_load_and_plan(path):
+    spec = Sweep.load(path)
+    faces = [ANN, BOB, Face("hopper", "h.jpg", "c" * 64, 512, 512)]
+    faces.append(Face("astronaut", "a.jpg", "d" * 64, 512, 512))
+    assert plan(spec, faces).requests > 0
+
+
+def test_demo_sweep_is_small_enough_for_a_minute():
+    spec = Sweep.load(REPO_SWEEPS / "demo.toml")
+    the_plan = plan(spec, [ANN, BOB])
+    assert the_plan.requests * 2 <= 200  # per face pair; runs in seconds on the simulator
