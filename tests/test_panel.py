@@ -55,7 +55,7 @@ def stored_files(panel: Panel) -> list[str]:
     """Everything under faces/ except an empty manifest: what a rejected import must not leave."""
     if not panel.root.exists():
         return []
-    names = sorted(p.name for p in panel.root.iterdir())
+    names = sorted(p.name for p in panel.root.iterdir() if p.name != ".lock")
     if names == ["manifest.csv"] and not panel.faces():
         return []
     return names
@@ -140,9 +140,7 @@ def accepted(panel: Panel, path: Path) -> Image.Image:
     assert stored.format == "JPEG" and stored.mode == "RGB"
     assert stored.size == (face.width, face.height)
     assert len(detect_faces(stored)) == 1
-    assert sorted(p.name for p in panel.root.iterdir()) == sorted(
-        ["manifest.csv", f"{face.id}.jpg"]
-    )
+    assert stored_files(panel) == sorted(["manifest.csv", f"{face.id}.jpg"])
     return stored
 
 
@@ -359,3 +357,40 @@ def test_demo_panel_builds_through_the_pipeline_and_matches_the_committed_one(la
     for face in committed.faces():
         committed.jpeg_bytes(face)  # the committed JPEG matches its manifest hash
         assert "Public domain" in face.consent
+
+
+# --- robustness ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "TIFF", "WEBP", "BMP"])
+def test_damaged_files_are_rejected_never_raised(panel, hopper, fmt):
+    """Flipped bytes and cut files in every accepted format: a result, never a traceback."""
+    rng = np.random.default_rng(4)
+    original = bytearray(_encode(hopper.resize((200, 234)), fmt))
+    for trial in range(10):
+        damaged = bytearray(original)
+        if trial % 2:
+            damaged = damaged[: int(rng.integers(8, len(damaged)))]
+        else:
+            for offset in rng.integers(0, len(damaged), size=8):
+                damaged[offset] = int(rng.integers(0, 256))
+        result = panel.import_one(bytes(damaged), source_name=f"damaged-{trial}.{fmt.lower()}")
+        assert result.status in ("added", "rejected", "duplicate")
+        if result.status == "added":  # damage in pixel data can still decode to a face
+            panel.jpeg_bytes(result.face)
+    for face in panel.faces():
+        assert len(detect_faces(Image.open(panel.image_path(face)))) == 1
+
+
+def test_concurrent_imports_keep_every_row(layout, tmp_path, hopper_jpeg, astronaut_jpeg):
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = [write(tmp_path, "hopper.jpg", hopper_jpeg)]
+    photos.append(write(tmp_path, "astronaut.jpg", astronaut_jpeg))
+    photos.append(write(tmp_path, "hopper-copy.jpg", hopper_jpeg))
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda p: Panel(layout).import_one(p), photos))
+    assert sorted(r.status for r in results) == ["added", "added", "duplicate"]
+    assert sorted(f.id for f in Panel(layout).faces()) == sorted(
+        r.face.id for r in results if r.status == "added"
+    )

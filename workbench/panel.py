@@ -7,15 +7,18 @@ downscale, detect exactly one face), so everything downstream can trust a stored
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import fcntl
 import functools
 import hashlib
 import io
 import os
 import re
 import tempfile
+import threading
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 MANIFEST_NAME = "manifest.csv"
+LOCK_NAME = ".lock"
 
 # Formats decoded by Pillow's own code. Restricting the list keeps exotic plugins out of the
 # path of untrusted files (EPS, for one, hands the file to Ghostscript).
@@ -156,7 +160,9 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
     except UnidentifiedImageError as exc:
         kinds = ", ".join(ACCEPTED_FORMATS)
         raise InputError(f"{name} is not an image we can read; use one of: {kinds}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except Exception as exc:
+        # Malformed files make Pillow's parsers raise almost anything (struct.error, IndexError,
+        # ...); for an untrusted file every one of them means "damaged", never a traceback.
         raise InputError(f"{name} has a damaged header ({exc}); export the photo again") from exc
 
     width, height = image.size
@@ -175,7 +181,7 @@ def decode_photo(data: bytes, name: str) -> Image.Image:
     try:
         image.load()  # the whole file, so truncation and corrupt data show up now
         upright = ImageOps.exif_transpose(image)
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except Exception as exc:  # as above: any decoder failure on untrusted bytes is "damaged"
         raise InputError(
             f"{name} is damaged or truncated ({exc}); copy or export the photo again"
         ) from exc
@@ -219,9 +225,17 @@ def _detector():
     return dlib.get_frontal_face_detector()
 
 
+# One detector object run from two threads at once crashes the process (measured: segfault in
+# dlib 20.0 with three imports in a thread pool), and building one per thread takes over a
+# second; so runs take turns.
+_detector_lock = threading.Lock()
+
+
 def detect_faces(image: Image.Image, min_score: float = MIN_FACE_SCORE) -> list[FaceBox]:
     """Frontal faces scoring at least `min_score`, largest first, in `image`'s pixels."""
-    boxes, scores, _ = _detector().run(np.asarray(image.convert("RGB")), DETECTOR_UPSAMPLE, 0.0)
+    pixels = np.asarray(image.convert("RGB"))
+    with _detector_lock:
+        boxes, scores, _ = _detector().run(pixels, DETECTOR_UPSAMPLE, 0.0)
     width, height = image.size
     found = [
         FaceBox(
@@ -434,7 +448,7 @@ class Panel:
             return []
         with self.manifest_path.open(newline="", encoding="utf-8") as handle:
             rows = list(csv.DictReader(handle))
-        faces = [_face_from_row(row) for row in rows]
+        faces = [_face_from_row(row, self.manifest_path, n) for n, row in enumerate(rows, 2)]
         if order_by:
             keys = [order_by] if isinstance(order_by, str) else list(order_by)
             unknown = [k for k in keys if k not in FACE_COLUMNS]
@@ -550,21 +564,24 @@ class Panel:
             if existing:
                 return _duplicate(label, existing)
             photo = normalise_photo(data, name, keep_largest=keep_largest)
-            existing = self._find(hash=photo.hash)
-            if existing:
-                return _duplicate(label, existing)
-            face = Face(
-                id=self._new_id(face_id, name),
-                source_name=name,
-                hash=photo.hash,
-                width=photo.image.width,
-                height=photo.image.height,
-                face_box=photo.box.as_field(),
-                face_score=f"{photo.box.score:.3f}",
-                source_hash=source_hash,
-                **attrs,
-            )
-            self._store(face, photo.jpeg)
+            # Checks and writes under one lock: two imports at once (CLI and app) must neither
+            # both take an id nor drop each other's manifest row.
+            with self._lock():
+                existing = self._find(source_hash=source_hash) or self._find(hash=photo.hash)
+                if existing:
+                    return _duplicate(label, existing)
+                face = Face(
+                    id=self._new_id(face_id, name),
+                    source_name=name,
+                    hash=photo.hash,
+                    width=photo.image.width,
+                    height=photo.image.height,
+                    face_box=photo.box.as_field(),
+                    face_score=f"{photo.box.score:.3f}",
+                    source_hash=source_hash,
+                    **attrs,
+                )
+                self._store(face, photo.jpeg)
         except InputError as exc:
             return ImportResult(label, "rejected", str(exc))
         return ImportResult(
@@ -610,20 +627,35 @@ class Panel:
     def set_attributes(self, face_id: str, **attributes: str) -> Face:
         """Change a face's optional attributes or consent; an empty value clears one."""
         clean = validate_attributes(attributes)
-        faces = self.faces()
-        self.get(face_id)  # a clear error for an unknown id
-        updated = [replace(f, **clean) if f.id == face_id else f for f in faces]
-        self._write_manifest(updated)
+        with self._lock():
+            self.get(face_id)  # a clear error for an unknown id
+            updated = [replace(f, **clean) if f.id == face_id else f for f in self.faces()]
+            self._write_manifest(updated)
         return next(f for f in updated if f.id == face_id)
 
     # --- remove ---
 
     def remove(self, face_id: str) -> Face:
         """Drop a face's manifest row, then its JPEG. Use `workbench.erase` to erase a person."""
-        face = self.get(face_id)
-        self._write_manifest([f for f in self.faces() if f.id != face_id])
-        self.image_path(face).unlink(missing_ok=True)
+        with self._lock():
+            face = self.get(face_id)
+            self._write_manifest([f for f in self.faces() if f.id != face_id])
+            self.image_path(face).unlink(missing_ok=True)
+            # A crashed import of this id may have left its JPEG under a temp name.
+            for leftover in self.root.glob(f".{face_id}.jpg.*.tmp"):
+                leftover.unlink(missing_ok=True)
         return face
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        # flock is released by the kernel if the process dies, so a crash never leaves it held.
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK_NAME, "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _write_manifest(self, faces: list[Face]) -> None:
         """Replace the manifest atomically (temp file + rename)."""
@@ -670,6 +702,13 @@ def _sort_key(face: Face, column: str) -> tuple[int, object]:
     return (0, str(value))
 
 
-def _face_from_row(row: dict[str, str]) -> Face:
+def _face_from_row(row: dict[str, str], manifest: Path, line: int) -> Face:
     values = {name: row.get(name, "") or "" for name in FACE_COLUMNS}
-    return Face(**{**values, "width": int(values["width"]), "height": int(values["height"])})
+    try:
+        width, height = int(values["width"]), int(values["height"])
+    except ValueError:
+        raise InputError(
+            f"{manifest} line {line}: width and height must be whole numbers; fix the row "
+            "or re-add the face"
+        ) from None
+    return Face(**{**values, "width": width, "height": height})
