@@ -161,8 +161,9 @@ def test_the_python_object_is_the_same_as_the_file(tmp_path):
 @pytest.mark.parametrize("path", sorted(REPO_SWEEPS.glob("*.toml")), ids=lambda p: p.name)
 def test_example_sweeps_load_and_plan(path):
     spec = Sweep.load(path)
-    faces = [ANN, BOB, Face("hopper", "h.jpg", "c" * 64, 512, 512)]
-    faces.append(Face("astronaut", "a.jpg", "d" * 64, 512, 512))
+    # The demo panel's ids (data/faces/manifest.csv).
+    faces = [Face("grace-hopper", "h.jpg", "c" * 64, 512, 600)]
+    faces.append(Face("eileen-collins", "e.jpg", "d" * 64, 512, 512))
     assert plan(spec, faces).requests > 0
 
 

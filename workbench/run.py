@@ -175,19 +175,22 @@ class SweepRun:
     @property
     def pending_requests(self) -> int:
         """Requests this run will send at most (the budget cap may stop it sooner)."""
-        if self.max_images is None:
-            return len(self.pending)
-        budget, count = self.max_images, 0
-        for cell in self.pending:
-            if cell.images <= budget:
-                budget -= cell.images
-                count += 1
-        return count
+        return len(self._affordable())
 
     @property
     def pending_images(self) -> int:
-        images = sum(cell.images for cell in self.pending)
-        return images if self.max_images is None else min(images, self.max_images)
+        return sum(cell.images for cell in self._affordable())
+
+    def _affordable(self) -> list[Cell]:
+        # The same rule as the engine: in order, each cell that still fits the cap is sent.
+        if self.max_images is None:
+            return self.pending
+        budget, chosen = self.max_images, []
+        for cell in self.pending:
+            if cell.images <= budget:
+                budget -= cell.images
+                chosen.append(cell)
+        return chosen
 
     def estimated_cost(self) -> float:
         return self.pending_images * self.price_per_image
