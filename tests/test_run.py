@@ -12,7 +12,6 @@ import json
 import httpx
 import pytest
 from PIL import Image
-from sweep_fixtures import panel_layout  # noqa: F401  (fixture)
 
 from workbench.catalogue import Catalogue
 from workbench.client import HeadshotClient, RetryPolicy
@@ -20,6 +19,9 @@ from workbench.contract import JPEG_DATA_URI_PREFIX
 from workbench.run import Progress, SweepRun
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
 from workbench.sweep import Sweep
+
+# The `panel_layout` fixture: a data root with a two-face panel.
+pytest_plugins = ["sweep_fixtures"]
 
 KEY = "sweep-test-key-9f3c1a77e2"
 FAST_RETRY = RetryPolicy(attempts=3, timeout=20.0, wait_initial=0.01, wait_max=0.05)
@@ -53,7 +55,7 @@ def files_under(root) -> list:
 
 
 async def test_every_image_is_stored_and_logged_and_a_rerun_sends_nothing(
-    panel_layout,  # noqa: F811
+    panel_layout,
     simulator,
 ):
     layout = panel_layout
@@ -91,7 +93,7 @@ async def test_every_image_is_stored_and_logged_and_a_rerun_sends_nothing(
 
 
 async def test_seed_minus_one_is_requested_every_run_and_its_seed_recorded(
-    panel_layout,  # noqa: F811
+    panel_layout,
     simulator,
 ):
     sweep = small_sweep(prompts=["studio"], seeds=[-1, 5], faces=["hopper"], sample_number=1)
@@ -107,7 +109,7 @@ async def test_seed_minus_one_is_requested_every_run_and_its_seed_recorded(
 
 @pytest.mark.parametrize(("cap", "images", "requests"), [(40, 40, 20), (25, 24, 12), (0, 0, 0)])
 async def test_budget_cap_holds_exactly_under_concurrency(
-    panel_layout,  # noqa: F811
+    panel_layout,
     simulator,
     cap,
     images,
@@ -123,7 +125,7 @@ async def test_budget_cap_holds_exactly_under_concurrency(
     assert len(files_under(panel_layout.images)) == images
 
 
-async def test_a_refused_key_stops_the_sweep_at_once(panel_layout, simulator):  # noqa: F811
+async def test_a_refused_key_stops_the_sweep_at_once(panel_layout, simulator):
     sweep = small_sweep(seeds="1-25", concurrency=4)  # 100 cells
     before = simulator.stats.requests
     run, summary = await execute(sweep, panel_layout, client(simulator, key="wrong-key"))
@@ -179,7 +181,7 @@ class FakeApi:
         )
 
 
-async def test_out_of_credits_stops_and_cancels_requests_in_flight(panel_layout):  # noqa: F811
+async def test_out_of_credits_stops_and_cancels_requests_in_flight(panel_layout):
     api = FakeApi(credits=10)
     sweep = small_sweep(seeds="1-25", concurrency=8, sample_number=1)  # 100 cells
     run, summary = await execute(sweep, panel_layout, api.client())
@@ -194,7 +196,7 @@ async def test_out_of_credits_stops_and_cancels_requests_in_flight(panel_layout)
 
 
 async def test_one_cell_failing_is_logged_with_its_reason_and_the_sweep_goes_on(
-    panel_layout,  # noqa: F811
+    panel_layout,
 ):
     api = FakeApi(failing_seed=2)
     sweep = small_sweep(sample_number=1)  # seeds 1-3, two prompts, two faces: 12 cells
@@ -217,7 +219,7 @@ async def test_one_cell_failing_is_logged_with_its_reason_and_the_sweep_goes_on(
     assert again.requests_failed == 0
 
 
-async def test_cancelling_keeps_every_result_already_received(panel_layout):  # noqa: F811
+async def test_cancelling_keeps_every_result_already_received(panel_layout):
     with SimulatorServer(SimulatorConfig(api_key=KEY, latency_ms=200)) as slow:
         sweep = small_sweep(seeds="1-10", concurrency=4, sample_number=1)  # 40 cells
         run = SweepRun.prepare(sweep, panel_layout)
@@ -249,7 +251,7 @@ async def test_cancelling_keeps_every_result_already_received(panel_layout):  # 
 
 
 @pytest.mark.e2e
-async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):  # noqa: F811
+async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):
     faults = Faults(
         error_rate=0.2,
         rate_limit_rate=0.1,

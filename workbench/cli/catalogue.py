@@ -94,7 +94,8 @@ def stats(layout: DataLayout) -> None:
                coalesce(sum(cost), 0) AS cost
         FROM runs
         """
-    ).iloc[0]
+    )
+    totals = {column: totals[column].iloc[0] for column in totals.columns}
     # A cell still failing: logged as failed and never stored since.
     still_failing = catalogue.query(
         """
@@ -106,9 +107,10 @@ def stats(layout: DataLayout) -> None:
     size = sum(part.stat().st_size for part in parts if part.exists())
     click.echo(f"catalogue {catalogue.path}: {len(parts)} parts, {size / 1e6:.1f} MB")
     click.echo(
-        f"  {totals['rows']} rows: {totals['images']} images, {totals['failed_rows']} failures "
-        f"({still_failing} cells still failing); {totals['sweeps']} sweeps, "
-        f"{totals['prompts']} prompts; cost {totals['cost']:.2f}"
+        f"  {int(totals['rows'])} rows: {int(totals['images'])} images, "
+        f"{int(totals['failed_rows'])} failures ({int(still_failing)} cells still failing); "
+        f"{int(totals['sweeps'])} sweeps, {int(totals['prompts'])} prompts; "
+        f"cost {float(totals['cost']):.2f}"
     )
     per_sweep = catalogue.query(
         """

@@ -42,6 +42,8 @@ def command(layout: DataLayout, spec: str, dry_run: bool) -> None:
     print_summary(summary)
     if summary.stopped in ("auth", "credits"):
         sys.exit(1)
+    if summary.stopped == "cancelled":
+        sys.exit(130)  # the shell's convention for "stopped by Ctrl-C"
 
 
 def print_preview(run: SweepRun, backend_kind: str, *, sweep_name: str) -> None:

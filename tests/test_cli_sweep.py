@@ -1,0 +1,239 @@
+"""`workbench sweep`, `workbench catalogue` and `workbench demo` as a user runs them: the CLI in
+process for the quick checks, real processes (killed, interrupted) for the crash ones."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from workbench.catalogue import Catalogue
+from workbench.cli import main
+
+# The `panel_layout` fixture: a data root with a two-face panel.
+pytest_plugins = ["sweep_fixtures"]
+
+SPEC = """
+name = "cli test"
+prompts = ["studio", "noir"]
+seeds = "1-3"
+sizes = ["512x512"]
+sample_number = 2
+concurrency = 8
+price_per_image = 0.5
+"""
+
+
+@pytest.fixture
+def no_backend_env(monkeypatch):
+    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
+    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
+
+
+@pytest.fixture
+def spec_file(tmp_path) -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(SPEC)
+    return path
+
+
+def cli(layout, *args: str):
+    return CliRunner().invoke(main, ["--data", str(layout.root), *args], catch_exceptions=False)
+
+
+def test_dry_run_shows_the_cost_and_sends_nothing(panel_layout, spec_file, no_backend_env):
+    result = cli(panel_layout, "sweep", str(spec_file), "--dry-run")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "planned: 12 requests (24 images); 0 already stored" in out
+    assert "to send: 12 requests, 24 images" in out
+    assert "estimated cost: 12.00" in out
+    assert "estimated time:" in out
+    assert "dry run: nothing sent" in out
+    assert not (panel_layout.catalogue / "runs").exists()
+    assert not panel_layout.images.exists()
+
+
+def test_sweep_runs_summarises_and_resumes(panel_layout, spec_file, no_backend_env):
+    result = cli(panel_layout, "sweep", str(spec_file))
+    assert result.exit_code == 0, result.output
+    assert "sent 12 requests (0 already stored); stored 24 images" in result.output
+    assert "cost 12.00" in result.output
+    assert len(Catalogue(panel_layout.catalogue).runs()) == 24
+
+    again = cli(panel_layout, "sweep", str(spec_file))
+    assert "12 already stored, skipped" in again.output
+    assert "to send: 0 requests" in again.output
+    assert "median of 12 past requests" in again.output  # the estimate learns from the log
+
+    show = cli(panel_layout, "catalogue", "show", "-n", "3", "--prompt", "noir")
+    assert show.exit_code == 0 and show.output.count("noir") == 3
+    as_json = cli(panel_layout, "catalogue", "show", "--json", "--seed", "2", "--face", "hopper")
+    assert as_json.output.count('"request_key"') == 4  # 2 prompts x 2 samples
+
+    stats = cli(panel_layout, "catalogue", "stats")
+    assert "24 rows: 24 images, 0 failures (0 cells still failing)" in stats.output
+    assert "1 sweeps" in stats.output
+
+    compact = cli(panel_layout, "catalogue", "compact")
+    assert compact.exit_code == 0 and "parts" in compact.output
+    assert len(Catalogue(panel_layout.catalogue).parts()) == 1
+    assert len(Catalogue(panel_layout.catalogue).runs()) == 24
+
+
+def test_a_bad_spec_is_one_line_naming_the_field(panel_layout, tmp_path, no_backend_env):
+    path = tmp_path / "bad.toml"
+    path.write_text('prompts = ["a"]\nseeds = "1-50 (+0)"\n')
+    result = cli(panel_layout, "sweep", str(path))
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ")
+    assert "seeds (line 2)" in result.output and "Traceback" not in result.output
+
+
+def test_unknown_face_is_reported_before_anything_is_sent(panel_layout, tmp_path, no_backend_env):
+    path = tmp_path / "faces.toml"
+    path.write_text('prompts = ["a"]\nseeds = 1\nfaces = ["nobody"]\n')
+    result = cli(panel_layout, "sweep", str(path), "--dry-run")
+    assert result.exit_code == 1
+    assert "faces: no face with id nobody (known: hopper, astronaut)" in result.output
+
+
+# --- Real processes ----------------------------------------------------------------------
+
+KEY = "cli-sweep-key-77d1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def slow_simulator():
+    """`workbench simulate` in its own process, 150 ms per request."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "simulate", "--port", str(port)]
+        + ["--api-key", KEY, "--latency-ms", "150"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(url + "/_simulator/stats", timeout=1)
+            break
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError("the simulator did not start") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def requests_seen(url: str) -> int:
+    return httpx.get(url + "/_simulator/stats", timeout=5).json()["requests"]
+
+
+def start_sweep(layout, spec: Path, url: str) -> subprocess.Popen:
+    env = {**os.environ, "HEADSHOT_API_URL": url, "HEADSHOT_API_KEY": KEY}
+    return subprocess.Popen(
+        [sys.executable, "-m", "workbench", "--data", str(layout.root), "sweep", str(spec)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_stored(catalogue: Catalogue, count: int, process: subprocess.Popen) -> int:
+    deadline = time.monotonic() + 60
+    while (stored := len(catalogue.stored_keys())) < count:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return stored
+
+
+LONG_SPEC = SPEC.replace('seeds = "1-3"', 'seeds = "1-20"').replace(
+    "concurrency = 8", "concurrency = 4"
+)
+
+
+@pytest.mark.e2e
+def test_killed_mid_run_then_rerun_requests_only_missing_cells(
+    panel_layout, tmp_path, slow_simulator
+):
+    spec = tmp_path / "long.toml"
+    spec.write_text(LONG_SPEC)  # 80 cells, ~3 s at 4 x 150 ms
+    catalogue = Catalogue(panel_layout.catalogue)
+    process = start_sweep(panel_layout, spec, slow_simulator)
+    wait_for_stored(catalogue, 12, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=10)
+    # A writer killed mid-write leaves a temp file; it must never be read.
+    (catalogue.runs_dir / ".part-20990101T000000000000Z-1-dead.parquet.tmp").write_bytes(b"PAR1")
+
+    df = catalogue.runs()  # reads cleanly
+    stored = catalogue.stored_keys()
+    assert 12 <= len(stored) < 80
+    assert not df[df["status"] == "ok"].duplicated(["request_key", "sample_index"]).any()
+
+    before = requests_seen(slow_simulator)
+    rerun = start_sweep(panel_layout, spec, slow_simulator)
+    out, err = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, err
+    assert f"{len(stored)} already stored, skipped" in out
+    assert requests_seen(slow_simulator) - before == 80 - len(stored)
+    assert len(catalogue.stored_keys()) == 80
+    ok = catalogue.runs().query("status == 'ok'")
+    assert len(ok) == 160 and not ok.duplicated(["request_key", "sample_index"]).any()
+
+
+@pytest.mark.e2e
+def test_ctrl_c_stops_cleanly_and_keeps_what_arrived(panel_layout, tmp_path, slow_simulator):
+    spec = tmp_path / "long.toml"
+    spec.write_text(LONG_SPEC)
+    catalogue = Catalogue(panel_layout.catalogue)
+    process = start_sweep(panel_layout, spec, slow_simulator)
+    wait_for_stored(catalogue, 4, process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "interrupted" in err and "Traceback" not in err
+    stored = len(catalogue.stored_keys())
+    match = re.search(r"stored (\d+) images", out)
+    assert match and int(match.group(1)) == 2 * stored  # everything received was kept
+    assert "re-run to resume" in out
+
+
+@pytest.mark.e2e
+def test_demo_runs_and_its_pandas_one_liner_works(tmp_path, no_backend_env):
+    root = tmp_path / "data"
+    result = CliRunner().invoke(main, ["--data", str(root), "demo"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "simulator" in out and "not real portraits" in out
+    assert "copied the demo panel" in out
+    assert re.search(r"stored \d+ images", out)
+    assert f"images:    {root / 'images'}" in out
+    one_liner = out.strip().splitlines()[-1].strip()
+    assert one_liner.startswith("python -c ") and "pd.read_parquet" in one_liner
+    args = shlex.split(one_liner)
+    check = subprocess.run([sys.executable, *args[1:]], capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr
+    assert "ok" in check.stdout
