@@ -394,3 +394,47 @@ def test_concurrent_imports_keep_every_row(layout, tmp_path, hopper_jpeg, astron
     assert sorted(f.id for f in Panel(layout).faces()) == sorted(
         r.face.id for r in results if r.status == "added"
     )
+
+
+def _rgb_profile(red: tuple, green: tuple, blue: tuple) -> bytes:
+    """A minimal ICC v2 matrix/TRC RGB display profile with the given colorants (D50 XYZ)."""
+
+    def s15(values) -> bytes:
+        return b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+    def xyz(values) -> bytes:
+        return b"XYZ " + b"\0" * 4 + s15(values)
+
+    curve = b"curv" + b"\0" * 4 + struct.pack(">IH", 1, 0x0233) + b"\0\0"  # gamma 2.2
+    tags = [
+        (b"wtpt", xyz((0.9642, 1.0, 0.8249))),
+        (b"rXYZ", xyz(red)),
+        (b"gXYZ", xyz(green)),
+        (b"bXYZ", xyz(blue)),
+        (b"rTRC", curve),
+        (b"gTRC", curve),
+        (b"bTRC", curve),
+    ]
+    offset = 128 + 4 + 12 * len(tags)
+    table, body = b"", b""
+    for signature, data in tags:
+        table += signature + struct.pack(">II", offset + len(body), len(data))
+        body += data
+    size = offset + len(body)
+    header = struct.pack(">I4sI4s4s4s", size, b"\0" * 4, 0x02100000, b"mntr", b"RGB ", b"XYZ ")
+    header += b"\0" * 12 + b"acsp" + b"\0" * 28 + s15((0.9642, 1.0, 0.8249))
+    header += b"\0" * (128 - len(header))
+    return header + struct.pack(">I", len(tags)) + table + body
+
+
+def test_colour_profile_is_applied_before_it_is_dropped(panel, tmp_path, hopper):
+    # A profile whose "red" is sRGB's blue and vice versa: honouring it swaps the channels,
+    # which no amount of JPEG noise could fake.
+    red, green, blue = (0.4361, 0.2225, 0.0139), (0.3851, 0.7169, 0.0971), (0.1431, 0.0606, 0.7141)
+    swapped = _rgb_profile(blue, green, red)
+    path = write(tmp_path, "wide.jpg", _encode(hopper, "JPEG", quality=95, icc_profile=swapped))
+    stored = np.asarray(accepted(panel, path), float)
+    original = np.asarray(hopper, float)
+    as_profiled = np.abs(stored - original[..., ::-1]).mean()
+    as_untagged = np.abs(stored - original).mean()
+    assert as_profiled < 10 < as_untagged
