@@ -151,3 +151,15 @@ def test_erase_with_only_a_panel(layout, tmp_path, hopper_jpeg):
     assert (report.faces, report.images, report.thumbnails, report.catalogue_rows) == (1, 0, 0, 0)
     assert Panel(layout).faces() == []
     assert not (layout.faces / "hopper.jpg").exists()
+
+
+def test_cli_erase_reports_the_counts(layout, world):
+    from click.testing import CliRunner
+
+    from workbench.cli import main
+
+    result = CliRunner().invoke(
+        main, ["--data", str(layout.root), "faces", "erase", "hopper"], input="y\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "erased hopper: 1 face, 5 image(s), 5 thumbnail(s), 6 catalogue row(s)" in result.output
