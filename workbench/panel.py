@@ -43,13 +43,13 @@ MIN_EDGE = 128  # below this neither the detector nor identity scoring has enoug
 MAX_SOURCE_PIXELS = 90_000_000  # checked from the header, before anything is decoded (~9500²)
 JPEG_QUALITY = 92
 # dlib HOG scores: real faces in the bundled public-domain photos score 1.0-1.6; skimage's full
-# astronaut.png has a false positive at 0.12 on her shoulder patch next to the real face at 1.16.
+# astronaut.png has a false positive at 0.12 on her mission patch next to the real face at 1.16.
 MIN_FACE_SCORE = 0.5
 DETECTOR_UPSAMPLE = 1  # finds faces down to ~40 px wide, which a 1024 px portrait always clears
 
 AGE_BANDS = ("under-18", "18-29", "30-44", "45-59", "60-74", "75+")
-YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes", "no": "no", "n": "no"}
-YES_NO |= {"false": "no", "0": "no"}
+YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes"}
+YES_NO |= {"no": "no", "n": "no", "false": "no", "0": "no"}
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
