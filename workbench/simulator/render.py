@@ -45,8 +45,10 @@ JPEG_COMMENT = "headshot-workbench simulator — not a generated portrait".encod
 _CROP_LEFT, _CROP_RIGHT, _CROP_TOP, _CROP_BOTTOM = 1.25, 1.25, 1.3, 2.0
 # The person is kept at no more than this face width (px) before it is scaled into the frame.
 _REFERENCE_FACE_PX = 200
-# At identity 0 the face keeps only this much detail (face width in px): still a face, nobody's.
-_ANONYMOUS_FACE_PX = 18.0
+# At identity 0 the inside of the face keeps only this much detail (face width in px), the
+# head's outline a little more; the anonymous sitter's painted features do the rest.
+_ANONYMOUS_FACE_PX = 8.0
+_ANONYMOUS_OUTLINE_PX = 30.0
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -136,36 +138,64 @@ class _Reference:
     face_x: float  # face centre and width, in crop pixels
     face_y: float
     face_width: float
+    landmarks: tuple[tuple[float, float], ...]  # both eye centres, then the nose base
+
+
+# Where a face's eyes and nose base sit, in face widths from the detector box's centre; used
+# when the photo has no detectable face and as the anonymous sitter's features.
+_CANONICAL_EYES = ((0.23, -0.22), (-0.23, -0.22))
+_CANONICAL_NOSE = (0.0, 0.1)
+
+
+@dataclass(frozen=True)
+class _FaceFound:
+    x: float  # centre of dlib's face box
+    y: float
+    width: float
+    eyes: tuple[tuple[float, float], tuple[float, float]]
+    nose: tuple[float, float]
 
 
 @cache
-def _face_detector():
-    import dlib  # imported late: only the first render of a new face pays for it
+def _face_models():
+    # Imported late: only the first render of a new face pays for loading dlib.
+    import dlib
+    import face_recognition_models
 
-    return dlib.get_frontal_face_detector()
+    shapes = dlib.shape_predictor(
+        face_recognition_models.pose_predictor_five_point_model_location()
+    )
+    return dlib.get_frontal_face_detector(), shapes
 
 
 _DETECTOR_LOCK = threading.Lock()
 
 
-def _find_face(image: Image.Image) -> tuple[float, float, float] | None:
-    """Centre and width of the largest frontal face, in `image` pixels, or None."""
+def _find_face(image: Image.Image) -> _FaceFound | None:
+    """The largest frontal face with its eyes and nose base, in `image` pixels, or None."""
     scale = min(1.0, 640.0 / max(image.size))
     small = (
         image
         if scale == 1.0
         else image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
     )
+    pixels = np.asarray(small)
     with _DETECTOR_LOCK:
+        detector, shapes = _face_models()
         # Upsample once when faces may be small, as dlib needs faces of about 80 px.
-        found = list(_face_detector()(np.asarray(small), 1 if max(small.size) <= 400 else 0))
-    if not found:
-        return None
-    box = max(found, key=lambda r: r.width() * r.height())
-    return (
-        (box.left() + box.right()) / 2 / scale,
-        (box.top() + box.bottom()) / 2 / scale,
-        box.width() / scale,
+        found = list(detector(pixels, 1 if max(small.size) <= 400 else 0))
+        if not found:
+            return None
+        box = max(found, key=lambda r: r.width() * r.height())
+        parts = [(p.x / scale, p.y / scale) for p in shapes(pixels, box).parts()]
+    # The five-point model gives two corners per eye, then the base of the nose.
+    eyes = tuple(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in (parts[0:2], parts[2:4]))
+    return _FaceFound(
+        x=(box.left() + box.right()) / 2 / scale,
+        y=(box.top() + box.bottom()) / 2 / scale,
+        width=box.width() / scale,
+        eyes=eyes,  # type: ignore[arg-type]
+        nose=parts[4],
     )
 
 
@@ -178,8 +208,11 @@ def _reference(face_jpeg: bytes) -> _Reference:
     if found is None:
         # No detectable face (a profile, a drawing): assume a centred head-and-shoulders shot.
         cx, cy, fw = image.width / 2, image.height * 0.42, 0.4 * min(image.size)
+        eyes = tuple((cx + u * fw, cy + v * fw) for u, v in _CANONICAL_EYES)
+        nose = (cx + _CANONICAL_NOSE[0] * fw, cy + _CANONICAL_NOSE[1] * fw)
     else:
-        cx, cy, fw = found
+        cx, cy, fw = found.x, found.y, found.width
+        eyes, nose = found.eyes, found.nose
     left, top = cx - _CROP_LEFT * fw, cy - _CROP_TOP * fw
     right, bottom = cx + _CROP_RIGHT * fw, cy + _CROP_BOTTOM * fw
     k = min(1.0, _REFERENCE_FACE_PX / fw)
@@ -201,14 +234,14 @@ def _reference(face_jpeg: bytes) -> _Reference:
     alpha = Image.new("L", size, 0)
     draw = ImageDraw.Draw(alpha)
     # Head with hair, then shoulders; the crop's bottom edge fades like a vignetted bust.
-    draw.ellipse((fx - 0.98 * fwk, fy - 1.3 * fwk, fx + 0.98 * fwk, fy + 1.05 * fwk), fill=255)
-    draw.ellipse((fx - 1.3 * fwk, fy + 0.7 * fwk, fx + 1.3 * fwk, fy + 2.9 * fwk), fill=255)
+    draw.ellipse((fx - 0.88 * fwk, fy - 1.22 * fwk, fx + 0.88 * fwk, fy + 1.0 * fwk), fill=255)
+    draw.ellipse((fx - 1.25 * fwk, fy + 0.7 * fwk, fx + 1.25 * fwk, fy + 2.9 * fwk), fill=255)
     draw.rectangle((fx - 0.45 * fwk, fy + 0.5 * fwk, fx + 0.45 * fwk, fy + 1.2 * fwk), fill=255)
     inside_mask = Image.new("L", size, 0)
     ImageDraw.Draw(inside_mask).rectangle(
         (inside_px[0] + 2, inside_px[1] + 2, inside_px[2] - 3, size[1] - 0.35 * fwk), fill=255
     )
-    feather = ImageFilter.GaussianBlur(0.14 * fwk)
+    feather = ImageFilter.GaussianBlur(0.12 * fwk)
     alpha = ImageChops.multiply(alpha.filter(feather), inside_mask.filter(feather))
     return _Reference(
         digest=hashlib.sha256(face_jpeg).digest(),
@@ -217,6 +250,7 @@ def _reference(face_jpeg: bytes) -> _Reference:
         face_x=fx,
         face_y=fy,
         face_width=fwk,
+        landmarks=tuple(((x - left) * k, (y - top) * k) for x, y in (*eyes, nose)),
     )
 
 
@@ -235,9 +269,10 @@ def _mean_colour(image: Image.Image) -> tuple[int, int, int]:
 def _person(face_jpeg: bytes, identity: float) -> Image.Image:
     """The reference crop with `1 - identity` of the person taken away.
 
-    Removal is geometric (the face's proportions change) and photographic (fine detail is
-    blurred away and the tones posterised), which is what moves dlib's identity descriptor: at
-    identity 0 the face still reads as a face but matches the input no better than a stranger.
+    Removal is geometric (the face's proportions change), photographic (fine detail is blurred
+    away) and finally substitution (an anonymous sitter's features are painted in), which is
+    what moves dlib's identity descriptor: at identity 0 the face still reads as a face but
+    matches the input no better than a stranger's.
     """
     ref = _reference(face_jpeg)
     crop = ref.crop
@@ -245,7 +280,7 @@ def _person(face_jpeg: bytes, identity: float) -> Image.Image:
     if loss <= 0.0:
         return crop
     # Longer, narrower face around its centre: proportions are what identity models key on.
-    sx, sy = 1.0 - 0.1 * loss, 1.0 + 0.12 * loss
+    sx, sy = 1.0 - 0.15 * loss, 1.0 + 0.2 * loss
     cx, cy = ref.face_x, ref.face_y
     crop = crop.transform(
         crop.size,
@@ -254,14 +289,93 @@ def _person(face_jpeg: bytes, identity: float) -> Image.Image:
         resample=Image.BILINEAR,
     )
     # Blur by resampling down to a face only a few pixels wide, on a log scale so the loss of
-    # detail is even along identity_scale whatever the photo's resolution.
-    face_px = ref.face_width * (_ANONYMOUS_FACE_PX / ref.face_width) ** (loss**0.9)
-    factor = max(1.0, ref.face_width / face_px)
-    small = (max(4, round(crop.width / factor)), max(4, round(crop.height / factor)))
-    crop = crop.resize(small, Image.BILINEAR, reducing_gap=2.0).resize(crop.size, Image.BICUBIC)
-    if loss > 0.3:
-        crop = ImageOps.posterize(crop, max(3, 8 - round(6 * (loss - 0.3))))
+    # detail is even along identity_scale whatever the photo's resolution. The inside of the
+    # face (where identity lives) goes further than the head's outline, hair and clothes, which
+    # keep the picture a head-and-shoulders portrait a detector still recognises.
+    outline = _blurred(crop, ref.face_width, _ANONYMOUS_OUTLINE_PX, loss)
+    inner = _blurred(crop, ref.face_width, _ANONYMOUS_FACE_PX, loss)
+    fx, fy, fw = ref.face_x, ref.face_y, ref.face_width
+    mask = Image.new("L", crop.size, 0)
+    ImageDraw.Draw(mask).ellipse(
+        (fx - 0.4 * fw, fy - 0.45 * fw, fx + 0.4 * fw, fy + 0.55 * fw), fill=255
+    )
+    crop = Image.composite(inner, outline, mask.filter(ImageFilter.GaussianBlur(0.08 * fw)))
+    strength = min(1.0, max(0.0, (loss - 0.4) / 0.5))
+    if strength > 0.0:
+        crop = _paint_sitter(crop, ref, loss, strength * strength * (3 - 2 * strength))
     return crop
+
+
+def _blurred(image: Image.Image, face_width: float, target_px: float, loss: float) -> Image.Image:
+    face_px = face_width * (min(target_px, face_width) / face_width) ** (loss**0.9)
+    factor = max(1.0, face_width / face_px)
+    small = (max(4, round(image.width / factor)), max(4, round(image.height / factor)))
+    return image.resize(small, Image.BILINEAR, reducing_gap=2.0).resize(image.size, Image.BICUBIC)
+
+
+def _paint_sitter(crop: Image.Image, ref: _Reference, loss: float, strength: float) -> Image.Image:
+    """Paint an anonymous sitter's features over the blurred face.
+
+    Blur alone leaves a face the detector no longer finds before it stops matching the person;
+    crisp, generic eyes, brows and mouth in canonical places keep it a detectable face while
+    the person's own features and proportions are gone.
+    """
+    fx, fy, fw = ref.face_x, ref.face_y, ref.face_width
+    canonical = [(fx + u * fw, fy + v * fw) for u, v in (*_CANONICAL_EYES, _CANONICAL_NOSE)]
+    # The person's feature positions fade into canonical ones as identity falls.
+    (e1x, e1y), (e2x, e2y), (nx, ny) = (
+        (px + (cx - px) * loss, py + (cy - py) * loss)
+        for (px, py), (cx, cy) in zip(ref.landmarks, canonical, strict=True)
+    )
+    iod = math.hypot(e1x - e2x, e1y - e2y)
+    # Skin tone: the median over the middle of the (already blurred) face.
+    middle = np.asarray(
+        crop.crop(
+            (
+                round(fx - 0.2 * fw),
+                round(fy - 0.05 * fw),
+                round(fx + 0.2 * fw),
+                round(fy + 0.25 * fw),
+            )
+        )
+    ).reshape(-1, 3)
+    skin = np.median(middle, axis=0) if len(middle) else np.array([180.0, 140.0, 120.0])
+    dark = tuple(int(c) for c in skin * 0.15)
+    light = tuple(int(min(255, c * 1.1 + 45)) for c in skin)
+    lips = tuple(int(c) for c in skin * np.array([0.75, 0.45, 0.45]))
+    shadow = tuple(int(c) for c in skin * 0.6)
+
+    paint = Image.new("RGB", crop.size)
+    cover = Image.new("L", crop.size, 0)
+    draw_paint, draw_cover = ImageDraw.Draw(paint), ImageDraw.Draw(cover)
+
+    def shape(
+        kind: str,
+        box: tuple[float, ...],
+        colour: tuple[int, ...],
+        opacity: int = 255,
+        **options: int,
+    ) -> None:
+        getattr(draw_paint, kind)(box, fill=colour, **options)
+        getattr(draw_cover, kind)(box, fill=opacity, **options)
+
+    eye_w, eye_h, iris = 0.42 * iod, 0.17 * iod, 0.11 * iod
+    line = max(1, round(0.05 * iod))
+    for ex, ey in ((e1x, e1y), (e2x, e2y)):
+        shape("ellipse", (ex - eye_w / 2, ey - eye_h / 2, ex + eye_w / 2, ey + eye_h / 2), light)
+        shape("ellipse", (ex - iris, ey - iris, ex + iris, ey + iris), dark)
+        lid = (ex - eye_w / 2, ey - eye_h / 2 - 0.02 * iod, ex + eye_w / 2, ey + eye_h / 2)
+        shape("arc", lid, dark, start=190, end=350, width=line)
+        brow = (ex - 0.6 * eye_w, ey - 0.55 * iod, ex + 0.6 * eye_w, ey - 0.2 * iod)
+        shape("arc", brow, dark, start=200, end=340, width=max(1, round(0.1 * iod)))
+    mx, my = (e1x + e2x) / 2, ny + 0.55 * iod
+    shape(
+        "ellipse", (nx - 0.2 * iod, ny - 0.05 * iod, nx + 0.2 * iod, ny + 0.06 * iod), shadow, 150
+    )
+    shape("ellipse", (mx - 0.42 * iod, my - 0.09 * iod, mx + 0.42 * iod, my + 0.09 * iod), lips)
+    shape("line", (mx - 0.4 * iod, my, mx + 0.4 * iod, my), dark, width=max(1, round(0.04 * iod)))
+    cover = cover.filter(ImageFilter.GaussianBlur(0.03 * iod))
+    return Image.composite(paint, crop, cover.point(lambda v: round(v * strength)))
 
 
 def _person_layer(

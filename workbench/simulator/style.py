@@ -285,7 +285,8 @@ def drifted(prompt: str, seed: int, face_digest: bytes) -> Style:
     move at all; a fully unstable one changes backdrop, grade, light and framing clearly.
     """
     base = style_for(prompt, seed)
-    amount = 1.0 - stability(prompt, seed)
+    # Superlinear, so that the stable end is really stable and the unstable end clearly not.
+    amount = (1.0 - stability(prompt, seed)) ** 1.5
     u = _rng("drift", face_digest.hex(), prompt, seed).uniform(-1.0, 1.0, size=16) * amount
     h, s, v = base.backdrop
     ah, as_, av = base.accent

@@ -1,0 +1,205 @@
+"""The simulator's renderer: real JPEGs of the asked size, styles steered by the prompt, the
+person kept as identity_scale says (measured with dlib, as the workbench's scoring does), and a
+hidden stability that decides how much the style drifts from one person to another."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from workbench.contract import PortraitParams, check_jpeg
+from workbench.simulator.render import JPEG_COMMENT, render_portrait, stability
+
+
+def render(
+    face: bytes,
+    prompt: str,
+    seed: int = 7,
+    identity: float = 0.8,
+    size: tuple[int, int] = (768, 1024),
+    sample: int = 0,
+) -> bytes:
+    params = PortraitParams(
+        prompt=prompt, seed=seed, identity_scale=identity, width=size[0], height=size[1]
+    )
+    return render_portrait(face, params, sample)
+
+
+def pixels(jpeg: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"), dtype=np.float64)
+
+
+def backdrop(jpeg: bytes) -> np.ndarray:
+    """Mean RGB of the two top corners of the frame: backdrop only, clear of every head."""
+    image = pixels(jpeg)
+    h, w = image.shape[0] * 15 // 100, image.shape[1] * 22 // 100
+    corners = np.concatenate([image[:h, :w], image[:h, -w:]])
+    return corners.reshape(-1, 3).mean(axis=0)
+
+
+@pytest.fixture(scope="module")
+def identity_model():
+    """dlib's detector and 128-d descriptor, from the models shipped in face_recognition_models."""
+    import dlib
+    import face_recognition_models as models
+
+    detector = dlib.get_frontal_face_detector()
+    shapes = dlib.shape_predictor(models.pose_predictor_five_point_model_location())
+    encoder = dlib.face_recognition_model_v1(models.face_recognition_model_location())
+
+    class IdentityModel:
+        def faces(self, jpeg: bytes) -> list:
+            return list(detector(np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")), 0))
+
+        def descriptor(self, jpeg: bytes) -> np.ndarray | None:
+            image = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
+            found = list(detector(image, 1 if max(image.shape) <= 400 else 0))
+            if not found:
+                return None
+            box = max(found, key=lambda r: r.area())
+            return np.array(encoder.compute_face_descriptor(image, shapes(image, box)))
+
+        def distance(self, reference: bytes, output: bytes) -> float:
+            a, b = self.descriptor(reference), self.descriptor(output)
+            assert a is not None, "no face in the reference photo"
+            # A face the detector cannot find is as far from the reference as it gets.
+            return float("inf") if b is None else float(np.linalg.norm(a - b))
+
+    return IdentityModel()
+
+
+# --- The files ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [(512, 512), (768, 1024), (1024, 768), (2024, 512)])
+def test_output_is_a_jpeg_of_the_requested_size_marked_as_simulated(hopper_jpeg, size):
+    jpeg = render(hopper_jpeg, "studio portrait", size=size)
+    assert check_jpeg(jpeg, size) == size
+    assert Image.open(io.BytesIO(jpeg)).info["comment"] == JPEG_COMMENT
+    assert b"simulator" in JPEG_COMMENT
+
+
+def test_same_request_gives_identical_bytes_in_another_process(hopper_jpeg):
+    # Python's hash() is salted per process; the style must not depend on it.
+    here = hashlib.sha256(render(hopper_jpeg, "warm office, soft light", seed=99)).hexdigest()
+    assert (
+        here == hashlib.sha256(render(hopper_jpeg, "warm office, soft light", seed=99)).hexdigest()
+    )
+    script = (
+        "import hashlib, sys\n"
+        "from matplotlib import cbook\n"
+        "from workbench.contract import PortraitParams\n"
+        "from workbench.simulator.render import render_portrait\n"
+        "with cbook.get_sample_data('grace_hopper.jpg') as f: face = f.read()\n"
+        "p = PortraitParams(prompt='warm office, soft light', seed=99)\n"
+        "print(hashlib.sha256(render_portrait(face, p, 0)).hexdigest())\n"
+    )
+    there = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    ).stdout.strip()
+    assert there == here
+
+
+def test_samples_are_distinct_variations_of_one_style(hopper_jpeg):
+    samples = [render(hopper_jpeg, "studio portrait", seed=11, sample=i) for i in range(4)]
+    assert len(set(samples)) == 4
+    other_seed = render(hopper_jpeg, "studio portrait", seed=12)
+    within = max(np.abs(backdrop(s) - backdrop(samples[0])).max() for s in samples)
+    across = np.abs(backdrop(other_seed) - backdrop(samples[0])).max()
+    assert within < 20 < across
+
+
+def test_rejects_an_unresolved_seed(hopper_jpeg):
+    with pytest.raises(ValueError, match="seed"):
+        render(hopper_jpeg, "studio portrait", seed=-1)
+
+
+# --- Prompt words steer the style -----------------------------------------------------------
+
+SEEDS = (1, 2, 3, 4)
+
+
+def test_black_and_white_has_no_colour(hopper_jpeg):
+    for prompt in ("black and white studio portrait", "b&w headshot", "monochrome, office"):
+        for seed in SEEDS[:2]:
+            hsv = np.asarray(
+                Image.open(io.BytesIO(render(hopper_jpeg, prompt, seed))).convert("HSV")
+            )
+            assert hsv[..., 1].mean() < 0.06 * 255, prompt
+
+
+def test_warm_and_blue_colour_the_backdrop(astronaut_jpeg):
+    for seed in SEEDS:
+        r, _, b = backdrop(render(astronaut_jpeg, "warm studio portrait", seed))
+        assert r > b + 15
+        r, g, b = backdrop(render(astronaut_jpeg, "portrait on a blue backdrop", seed))
+        assert b > r + 15 and b > g + 5
+
+
+def test_high_key_is_brighter_than_low_key(astronaut_jpeg):
+    for seed in SEEDS:
+        high = pixels(render(astronaut_jpeg, "high key studio portrait", seed)).mean()
+        low = pixels(render(astronaut_jpeg, "low key studio portrait", seed)).mean()
+        assert high > low + 80
+
+
+def test_scene_words_and_unknown_words_change_the_image(hopper_jpeg):
+    base = backdrop(render(hopper_jpeg, "portrait"))
+    for prompt in ("studio portrait", "office portrait", "outdoor portrait", "portrait, zorblax"):
+        assert np.abs(backdrop(render(hopper_jpeg, prompt)) - base).max() > 5, prompt
+
+
+# --- The person -----------------------------------------------------------------------------
+
+
+def test_dlib_finds_exactly_one_face_at_identity_08(sample_faces, identity_model):
+    for name, face in sample_faces.items():
+        for prompt in ("studio portrait", "warm office headshot", "outdoor portrait, dramatic"):
+            assert len(identity_model.faces(render(face, prompt))) == 1, (name, prompt)
+
+
+def test_identity_scale_controls_how_much_of_the_person_is_kept(sample_faces, identity_model):
+    for name, face in sample_faces.items():
+        distance = {
+            scale: identity_model.distance(face, render(face, "studio portrait", identity=scale))
+            for scale in (1.0, 0.5, 0.0)
+        }
+        # dlib's usual "same person" threshold is 0.6; strangers are typically above it.
+        assert distance[1.0] < 0.45, (name, distance)
+        assert distance[1.0] < distance[0.5] < distance[0.0], (name, distance)
+        assert distance[0.0] > 0.6, (name, distance)
+
+
+# --- Hidden stability -----------------------------------------------------------------------
+
+
+def test_stability_is_deterministic_and_spread_over_seeds():
+    values = [stability("studio portrait, soft light", seed) for seed in range(1, 301)]
+    assert values == [stability("studio portrait, soft light", seed) for seed in range(1, 301)]
+    assert all(0.0 <= v <= 1.0 for v in values)
+    assert min(values) < 0.05 and max(values) > 0.95
+    assert np.std(values) > 0.2
+
+
+def test_unstable_styles_drift_with_the_person_stable_ones_do_not(sample_faces):
+    prompt = "office headshot, natural light"
+    seeds = sorted(range(1, 41), key=lambda seed: stability(prompt, seed))
+    faces = list(sample_faces.values())
+
+    def drift(seed: int) -> float:
+        a, b = (backdrop(render(face, prompt, seed)) for face in faces)
+        return float(np.abs(a - b).max())
+
+    most_unstable, most_stable = seeds[0], seeds[-1]
+    assert drift(most_stable) < 4.0
+    assert drift(most_unstable) > 15.0
