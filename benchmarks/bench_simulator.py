@@ -1,0 +1,141 @@
+"""How fast the simulator answers: render-only images/s at 768×1024 on one thread, then images/s
+over real HTTP on loopback. Prints one JSON object.
+
+Render-only uses several faces, prompts and fresh seeds so the per-style caches (backdrops, lit
+person layers) are cold for every new (face, prompt, seed): "first sample" is the cost of a
+style never seen with that face, "later samples" what samples 2…n of a request cost, and
+"requests of 4" the mix a sweep with sampleNumber 4 sees. Run: `python benchmarks/bench_simulator.py`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import json
+import os
+import platform
+import statistics
+import time
+
+from matplotlib import cbook
+from PIL import Image, ImageOps
+
+from workbench.contract import ENDPOINT, PortraitParams
+from workbench.simulator.render import render_portrait
+
+WIDTH, HEIGHT = 768, 1024
+PROMPTS = (
+    "studio portrait, soft light",
+    "warm office headshot",
+    "outdoor portrait, dramatic",
+    "black and white, low key",
+)
+SAMPLES = 4
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, format="JPEG", quality=92)
+    return buffer.getvalue()
+
+
+def faces() -> list[bytes]:
+    """Three distinct reference photos from public-domain images shipped in packages."""
+    with cbook.get_sample_data("grace_hopper.jpg") as handle:
+        hopper = Image.open(io.BytesIO(handle.read())).convert("RGB")
+    found = [_jpeg(hopper), _jpeg(ImageOps.mirror(hopper).crop((30, 40, 512, 600)))]
+    try:
+        from skimage import data  # a dev dependency; fall back to a third hopper variant
+
+        found.append(_jpeg(Image.fromarray(data.astronaut()).crop((90, 0, 360, 300))))
+    except ImportError:
+        found.append(_jpeg(hopper.resize((384, 450))))
+    return found
+
+
+def params(prompt: str, seed: int, samples: int = 1) -> PortraitParams:
+    return PortraitParams(
+        prompt=prompt, seed=seed, sample_number=samples, width=WIDTH, height=HEIGHT
+    )
+
+
+def bench_render(photos: list[bytes]) -> dict[str, float]:
+    # Warm-up: dlib loads and each face is found once; grain tiles are built for this size.
+    for photo, prompt in itertools.product(photos, PROMPTS):
+        render_portrait(photo, params(prompt, 1), 0)
+
+    seeds = range(1000, 1004)
+    combos = list(itertools.product(photos, PROMPTS, seeds))
+    first, later = [], []
+    for photo, prompt, seed in combos:
+        start = time.perf_counter()
+        render_portrait(photo, params(prompt, seed, SAMPLES), 0)
+        first.append(time.perf_counter() - start)
+        for sample in range(1, SAMPLES):
+            start = time.perf_counter()
+            render_portrait(photo, params(prompt, seed, SAMPLES), sample)
+            later.append(time.perf_counter() - start)
+    request_of_4 = statistics.mean(first) + (SAMPLES - 1) * statistics.mean(later)
+    return {
+        "render_images": len(first) + len(later),
+        "render_first_sample_ms_median": 1000 * statistics.median(first),
+        "render_later_sample_ms_median": 1000 * statistics.median(later),
+        "render_images_per_s_first_samples": len(first) / sum(first),
+        "render_images_per_s_later_samples": len(later) / sum(later),
+        "render_images_per_s_requests_of_4": SAMPLES / request_of_4,
+    }
+
+
+def bench_http(photos: list[bytes]) -> dict[str, float] | dict[str, str]:
+    try:
+        import httpx
+
+        from workbench.simulator import SimulatorConfig, SimulatorServer
+    except ImportError as exc:  # the HTTP half of the simulator is not there yet
+        return {"http_skipped": f"{exc}"}
+
+    uris = ["data:image/jpeg;base64," + base64.b64encode(photo).decode() for photo in photos]
+    images = 0
+    with SimulatorServer(SimulatorConfig(api_key="k")) as sim, httpx.Client(timeout=60) as client:
+
+        def post(uri: str, prompt: str, seed: int) -> int:
+            body = {
+                **params(prompt, seed, SAMPLES).model_dump(by_alias=True),
+                "apiKey": "k",
+                "inputImages": [uri],
+            }
+            reply = client.post(sim.url + ENDPOINT, json=body)
+            reply.raise_for_status()
+            return len(reply.json()["outputImages"])
+
+        for uri, prompt in itertools.product(uris, PROMPTS):  # warm-up, as for render-only
+            post(uri, prompt, 1)
+        start = time.perf_counter()
+        # Fresh seeds: the simulator's reply cache never answers for the renderer.
+        for uri, prompt, seed in itertools.product(uris, PROMPTS, range(2000, 2003)):
+            images += post(uri, prompt, seed)
+        elapsed = time.perf_counter() - start
+    return {
+        "http_images": images,
+        "http_images_per_s_sequential_requests_of_4": images / elapsed,
+    }
+
+
+def main() -> None:
+    photos = faces()
+    result: dict[str, object] = {
+        "benchmark": "simulator",
+        "size": f"{WIDTH}x{HEIGHT}",
+        "faces": len(photos),
+        "prompts": len(PROMPTS),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+    }
+    result.update(bench_render(photos))
+    result.update(bench_http(photos))
+    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}))
+
+
+if __name__ == "__main__":
+    main()
