@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(BIN)/workbench demo
+	$(BIN)/python app.py
 
 test: venv
 	$(BIN)/ruff check workbench tests benchmarks app.py

@@ -100,9 +100,9 @@ def test_generate_against_a_simulator_process(tmp_path, face_file, simulator_pro
     monkeypatch.setenv("HEADSHOT_API_KEY", key)
     result = run(
         [
-            "--data",
-            str(tmp_path / "data"),
             "generate",
+            "--out",
+            str(tmp_path / "out"),
             "--face",
             str(face_file),
             "--prompt",
@@ -116,7 +116,7 @@ def test_generate_against_a_simulator_process(tmp_path, face_file, simulator_pro
         ]
     )
     assert result.exit_code == 0, result.output
-    written = list((tmp_path / "data" / "generated").glob("*.jpg"))
+    written = list((tmp_path / "out").glob("*.jpg"))
     assert len(written) == 1 and check_jpeg(written[0].read_bytes(), (512, 640))
     assert f"Headshot API at {url}" in result.stderr
     assert key not in result.output
@@ -126,11 +126,13 @@ def test_wrong_key_is_one_clear_line(tmp_path, face_file, simulator_process, mon
     url, key, _ = simulator_process
     monkeypatch.setenv("HEADSHOT_API_URL", url)
     monkeypatch.setenv("HEADSHOT_API_KEY", "wrong-UNIQUE-key-0a0a")
-    result = run(["--data", str(tmp_path), "generate", "--face", str(face_file), "--prompt", "x"])
+    result = run(
+        ["generate", "--out", str(tmp_path / "out"), "--face", str(face_file), "--prompt", "x"]
+    )
     assert result.exit_code == 1
     assert "API key was refused" in result.stderr and "Traceback" not in result.output
     assert "wrong-UNIQUE-key-0a0a" not in result.output
-    assert not any(tmp_path.rglob("*.jpg")) or all(p == face_file for p in tmp_path.rglob("*.jpg"))
+    assert not (tmp_path / "out").exists(), "nothing is written when the request fails"
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,7 @@ def test_wrong_key_is_one_clear_line(tmp_path, face_file, simulator_process, mon
 def test_bad_options_name_the_field_and_send_nothing(
     face_file, args, message, no_backend_env, tmp_path
 ):
-    base = ["--data", str(tmp_path), "generate", "--face", str(face_file)]
+    base = ["generate", "--out", str(tmp_path / "out"), "--face", str(face_file)]
     if "--prompt" not in args:
         base += ["--prompt", "studio"]
     result = run(base + args)
@@ -159,14 +161,16 @@ def test_bad_options_name_the_field_and_send_nothing(
 def test_non_image_face_is_refused(tmp_path, no_backend_env):
     text = tmp_path / "notes.jpg"
     text.write_text("not a photo")
-    result = run(["--data", str(tmp_path), "generate", "--face", str(text), "--prompt", "x"])
+    result = run(["generate", "--out", str(tmp_path / "out"), "--face", str(text), "--prompt", "x"])
     assert result.exit_code == 1 and "inputImages: not an image" in result.stderr
 
 
 def test_half_configured_backend_is_an_error(face_file, monkeypatch, tmp_path):
     monkeypatch.setenv("HEADSHOT_API_URL", "http://127.0.0.1:9")
     monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
-    result = run(["--data", str(tmp_path), "generate", "--face", str(face_file), "--prompt", "x"])
+    result = run(
+        ["generate", "--out", str(tmp_path / "out"), "--face", str(face_file), "--prompt", "x"]
+    )
     assert result.exit_code == 1 and "HEADSHOT_API_KEY is not set" in result.stderr
 
 

@@ -48,8 +48,3 @@ class DataLayout:
     def sweeps(self) -> Path:
         """Sweep specifications (TOML)."""
         return self.root / "sweeps"
-
-    @property
-    def generated(self) -> Path:
-        """One-off generations from `workbench generate` when no --out is given."""
-        return self.root / "generated"

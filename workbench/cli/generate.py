@@ -17,7 +17,6 @@ from workbench.contract import (
     make_params,
 )
 from workbench.errors import InputError
-from workbench.layout import DataLayout
 
 
 @click.command("generate")
@@ -29,10 +28,13 @@ from workbench.layout import DataLayout
 @click.option("--width", type=int, help=f"Output width (default {DEFAULT_WIDTH}).")
 @click.option("--height", type=int, help=f"Output height (default {DEFAULT_HEIGHT}).")
 @click.option("--size", type=click.Choice(sorted(SIZE_PRESETS)), help="Preset size instead.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output folder.")
-@click.pass_obj
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the JPEGs (one-off results are not catalogued; pick where they go).",
+)
 def command(
-    layout: DataLayout,
     face_path: Path,
     prompt: str,
     seed: int,
@@ -41,7 +43,7 @@ def command(
     width: int | None,
     height: int | None,
     size: str | None,
-    out: Path | None,
+    out: Path,
 ) -> None:
     """Generate portraits of one face and print where they are."""
     if size and (width or height):
@@ -61,7 +63,6 @@ def command(
         face = face_path.read_bytes()
     except OSError as exc:
         raise InputError(f"cannot read --face {face_path}: {exc.strerror}") from None
-    out = out or layout.generated
     with open_backend() as backend:
         click.echo(f"backend: {backend.label}", err=True)
 
