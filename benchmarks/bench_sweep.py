@@ -1,0 +1,235 @@
+"""Sweep throughput against the physical limit C/L, and the client-side cost of one image.
+
+    .venv/bin/python benchmarks/bench_sweep.py [--latency-ms 250] [--waves 5] [--out FILE]
+
+Starts `workbench simulate` in its own process (so the simulator and the engine do not share a
+GIL), warms its render cache with every request the runs will make (the renderer is not what is
+measured), then runs the same sweep engine the CLI uses at concurrency C in {1, 8, 32, 64} on a
+fresh data root each time. Prints JSON; ratios come from one run, side by side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from workbench.catalogue import Catalogue, CatalogueRow
+from workbench.client import HeadshotClient, RetryPolicy
+from workbench.contract import build_request, check_jpeg, decode_data_uri
+from workbench.layout import DataLayout
+from workbench.panel import Panel
+from workbench.run import SweepRun
+from workbench.store import ImageStore
+from workbench.sweep import Sweep
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "bench-key"
+CONCURRENCIES = (1, 8, 32, 64)
+WIDTH, HEIGHT = 768, 1024
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_simulator(latency_ms: float) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "workbench", "simulate", "--port", str(port), "--api-key", KEY]
+        + ["--latency-ms", str(latency_ms)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            httpx.get(url + "/_simulator/stats", timeout=1)
+            return process, url
+        except httpx.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise SystemExit("the simulator did not start") from None
+            time.sleep(0.1)
+
+
+def data_root(base: Path, name: str) -> DataLayout:
+    """A fresh data root holding a copy of the demo panel."""
+    layout = DataLayout(base / name)
+    layout.faces.mkdir(parents=True)
+    source = REPO / "data" / "faces"
+    for path in source.iterdir():
+        (layout.faces / path.name).write_bytes(path.read_bytes())
+    return layout
+
+
+def sweep_for(requests: int, concurrency: int) -> Sweep:
+    # One face, one prompt, `requests` distinct seeds: distinct request keys, one image each.
+    return Sweep.build(
+        prompts=["benchmark portrait, soft light"],
+        seeds=f"1-{requests}",
+        sizes=[f"{WIDTH}x{HEIGHT}"],
+        faces=["grace-hopper"],
+        concurrency=concurrency,
+    )
+
+
+async def run_sweep(layout: DataLayout, sweep: Sweep, url: str) -> tuple[float, float, int]:
+    run = SweepRun.prepare(sweep, layout)
+    retry = RetryPolicy(attempts=1, timeout=60)
+    async with HeadshotClient(
+        url, KEY, max_concurrency=sweep.concurrency, timeout=60, retry=retry
+    ) as client:
+        cpu, wall = time.process_time(), time.perf_counter()
+        summary = await run.execute(client)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    if summary.requests_failed:
+        raise SystemExit(f"{summary.requests_failed} requests failed: {summary.failures}")
+    return wall, cpu, summary.images_stored
+
+
+def throughput(base: Path, url: str, latency_ms: float, waves: int) -> list[dict]:
+    most = max(CONCURRENCIES) * waves
+    warm = data_root(base, "warm")
+    asyncio.run(run_sweep(warm, sweep_for(most, 4), url))  # fills the simulator's render cache
+    results = []
+    for concurrency in CONCURRENCIES:
+        requests = concurrency * waves
+        layout = data_root(base, f"c{concurrency}")
+        wall, cpu, images = asyncio.run(run_sweep(layout, sweep_for(requests, concurrency), url))
+        limit = concurrency / (latency_ms / 1000)
+        rate = images / wall
+        results.append(
+            {
+                "concurrency": concurrency,
+                "images": images,
+                "seconds": round(wall, 3),
+                "images_per_s": round(rate, 2),
+                "limit_c_over_l": round(limit, 2),
+                "ratio_to_limit": round(rate / limit, 3),
+                "client_cpu_ms_per_image": round(cpu * 1000 / images, 3),
+            }
+        )
+    return results
+
+
+def per_image_cost(base: Path, url: str, repeats: int = 200) -> dict:
+    """Each client-side step for one 768x1024 image, in ms, timed on a real simulator reply."""
+    layout = data_root(base, "cost")
+    face = Panel(layout).faces()[0]
+    face_jpeg = Panel(layout).jpeg_bytes(face)
+    plan_params = SweepRun.prepare(sweep_for(1, 1), layout).pending[0].params
+    body = build_request(plan_params, face_jpeg, KEY).wire_body()
+    reply = httpx.post(url + "/api/generate-portrait", json=body, timeout=60).content
+    uri = json.loads(reply)["outputImages"][0]
+    data = decode_data_uri(uri)
+    store = ImageStore(layout)
+    catalogue = Catalogue(layout.catalogue)
+    row = CatalogueRow(
+        sweep_id="bench",
+        request_key="0" * 64,
+        created_at=datetime.now(UTC),
+        backend="simulator",
+        prompt=plan_params.prompt,
+        seed=1,
+        sample_number=1,
+        identity_scale=0.8,
+        width=WIDTH,
+        height=HEIGHT,
+        face_id=face.id,
+        face_hash=face.hash,
+        status="ok",
+        attempts=1,
+        latency_ms=250.0,
+    )
+
+    def timed(step) -> float:
+        samples = []
+        for _ in range(5):
+            started = time.perf_counter()
+            for _ in range(repeats // 5):
+                step()
+            samples.append((time.perf_counter() - started) * 1000 / (repeats // 5))
+        return round(statistics.median(samples), 4)
+
+    distinct = [os.urandom(16) + data for _ in range(repeats)]  # new hashes: real writes
+    writes = iter(distinct * 10)
+    rows = [replace(row, image_hash=hashlib.sha256(d).hexdigest()) for d in distinct[:512]]
+    steps = {
+        "build_request (face to data URI)": lambda: build_request(plan_params, face_jpeg, KEY),
+        "json.loads reply": lambda: json.loads(reply),
+        "base64 decode": lambda: base64.b64decode(uri[len("data:image/jpeg;base64,") :]),
+        "check_jpeg (1/8-scale decode)": lambda: check_jpeg(data, (WIDTH, HEIGHT)),
+        "sha256": lambda: hashlib.sha256(data).hexdigest(),
+        "store.put (write temp + rename)": lambda: store.put(next(writes)),
+        "catalogue row + append (per row, 512-row parts)": lambda: None,
+    }
+    costs = {name: timed(step) for name, step in steps.items()}
+    started = time.perf_counter()
+    for _ in range(5):
+        catalogue.append(rows)
+    costs["catalogue row + append (per row, 512-row parts)"] = round(
+        (time.perf_counter() - started) * 1000 / (5 * len(rows)), 4
+    )
+    receive = {k: v for k, v in costs.items() if not k.startswith("build_request")}
+    total = sum(receive.values())
+    return {
+        "image_bytes": len(data),
+        "steps_ms": costs,
+        "receive_to_catalogue_ms": round(total, 3),
+        "check_jpeg_share": round(costs["check_jpeg (1/8-scale decode)"] / total, 3),
+        "budget_ms": 3.0,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--latency-ms", type=float, default=250.0)
+    parser.add_argument("--waves", type=int, default=5, help="Requests per run = C x waves.")
+    parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
+    args = parser.parse_args()
+    process, url = start_simulator(args.latency_ms)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
+            base = Path(tmp)
+            runs = throughput(base, url, args.latency_ms, args.waves)
+            cost = per_image_cost(base, url)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    result = {
+        "benchmark": "sweep",
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "latency_ms": args.latency_ms,
+        "size": f"{WIDTH}x{HEIGHT}",
+        "throughput": runs,
+        "goal_ratio_to_limit": 0.9,
+        "client_cost_per_image": cost,
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
