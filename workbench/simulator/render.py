@@ -72,8 +72,7 @@ def render_portrait(face_jpeg: bytes, params: PortraitParams, sample_index: int)
     x = round((style.face_x + variation.dx) * width - anchor[0])
     y = round((style.face_y + variation.dy) * height - anchor[1])
     canvas.paste(layer, (x, y), alpha)
-    canvas = canvas.point(_sample_lut(variation, style.monochrome))
-    canvas = _add_grain(canvas, style.grain, variation.grain_offset)
+    canvas = _expose_with_grain(canvas, style.grain, variation)
 
     buffer = io.BytesIO()
     canvas.save(buffer, format="JPEG", quality=JPEG_QUALITY, comment=JPEG_COMMENT)
@@ -393,7 +392,7 @@ def _person_layer(
         lit = ImageChops.multiply(person, _face_light(ref, style, width, height))
         graded = _grade(lit, style)
         layer = graded.resize(size, Image.BILINEAR, reducing_gap=2.0)
-        alpha = ref.alpha.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        alpha = _upscale_smooth(ref.alpha, size) if scale > 1 else ref.alpha.resize(size)
         return layer, alpha
 
     key = (ref.digest, identity, style, width, height)
@@ -468,18 +467,6 @@ def _tone_lut(style: Style) -> list[int]:
     return curve * 3
 
 
-@lru_cache(maxsize=4096)
-def _sample_lut(variation: SampleVariation, monochrome: bool) -> list[int]:
-    """The per-sample change of light level and colour, applied to the finished frame."""
-    x = np.arange(256, dtype=float)
-    gain = 2.0**variation.exposure
-    warmth = 0.0 if monochrome else variation.warmth  # a black-and-white style stays colourless
-    lut: list[int] = []
-    for channel_gain in (1.0 + warmth, 1.0, 1.0 - warmth):
-        lut += np.clip(np.round(x * gain * channel_gain), 0, 255).astype(int).tolist()
-    return lut
-
-
 # --- Backdrops ------------------------------------------------------------------------------
 
 
@@ -490,94 +477,133 @@ def _background(style: Style, width: int, height: int) -> Image.Image:
 
 
 def _make_background(style: Style, width: int, height: int) -> Image.Image:
-    # Backdrops are smooth (out of focus), so draw them at a quarter size and scale up.
-    w, h = max(32, width // 4), max(32, height // 4)
+    # Backdrops are out of focus, so a plate a sixth of the frame's size holds all their detail;
+    # float32 and one pass per effect keep a new backdrop at a few milliseconds.
+    w, h = max(32, width // 6), max(32, height // 6)
     rng = np.random.default_rng(style.texture_seed)
-    xs, ys = np.meshgrid((np.arange(w) + 0.5) / w, (np.arange(h) + 0.5) / h)
+    xs = ((np.arange(w, dtype=np.float32) + 0.5) / w)[None, :]
+    ys = ((np.arange(h, dtype=np.float32) + 0.5) / h)[:, None]
     unit = min(w, h)
-    main = np.array(colorsys.hsv_to_rgb(*style.backdrop))
-    accent = np.array(colorsys.hsv_to_rgb(*style.accent))
+    main = np.array(colorsys.hsv_to_rgb(*style.backdrop), dtype=np.float32)
+    accent = np.array(colorsys.hsv_to_rgb(*style.accent), dtype=np.float32)
+    discs: list[tuple[int, np.ndarray]] = []  # (how many, colour) of out-of-focus highlights
 
     if style.scene == "outdoor":
         horizon = 0.3 + 0.25 * rng.random()
-        wobble = 0.06 * _low_noise(rng, 12, 1, w, 1)[0]
+        wobble = 0.06 * _low_noise(rng, 12, 1, w, 1)
         sky = np.clip((horizon + wobble - ys) / 0.12 + 0.5, 0, 1)[..., None]
-        sky_colour = accent[None, None, :] * (0.9 + 0.2 * (1 - ys[..., None]))
-        foliage = main * (0.65 + 0.7 * _low_noise(rng, 9, 12, w, h)[..., None] * style.texture)
+        sky_colour = accent * (0.9 + 0.2 * (1 - ys))[..., None]
+        leaves = _low_noise(rng, 9, 12, w, h)[..., None]
+        foliage = main * (0.65 + 0.7 * style.texture * leaves)
         rgb = sky * sky_colour + (1 - sky) * foliage
-        rgb = _bokeh(
-            rgb, rng, count=int(4 + 18 * style.texture), colour=accent * 1.1 + 0.1, unit=unit
-        )
+        discs.append((int(4 + 18 * style.texture), accent * 1.1 + 0.1))
     elif style.scene == "office":
-        wall = main * (0.85 + 0.3 * ys[..., None])
         window_x = 0.05 + 0.6 * rng.random()
         window = np.exp(-(((xs - window_x - 0.15) / 0.18) ** 8)) * np.clip((0.8 - ys) * 4, 0, 1)
-        rgb = wall + window[..., None] * (accent * 0.4 + 0.35)
-        colours = [accent * 1.2, main * 1.3 + 0.15, np.array([1.0, 0.85, 0.6])]
-        for colour in colours:
-            rgb = _bokeh(rgb, rng, count=int(3 + 8 * style.texture), colour=colour, unit=unit)
+        rgb = main * (0.85 + 0.3 * ys)[..., None] + window[..., None] * (accent * 0.4 + 0.35)
+        count = int(3 + 8 * style.texture)
+        lamp = np.array([1.0, 0.85, 0.6], dtype=np.float32)
+        discs += [(count, accent * 1.2), (count, main * 1.3 + 0.15), (count, lamp)]
     else:
-        rgb = main + (accent - main) * (ys[..., None] ** 1.3) * 0.8
         mottle = _low_noise(rng, 6, 8, w, h) * 0.35 * style.texture
-        rgb = rgb * (1.0 + mottle[..., None] - 0.175 * style.texture)
+        shade = (1.0 + mottle - 0.175 * style.texture)[..., None]
+        rgb = (main + (accent - main) * (ys**1.3 * 0.8)[..., None]) * shade
 
-    dx, dy = (xs - style.glow_x) * w / unit, (ys - style.glow_y) * h / unit
-    glow = np.exp(-(dx * dx + dy * dy) / (2 * 0.3**2)) * style.glow
-    rgb = rgb + glow[..., None] * (0.55 * rgb + 0.25)
-    # The key light reaches the backdrop too, so light and shadow sides agree with the face.
-    rel_x, rel_y = (xs - style.face_x) * w / unit * 1.5, (ys - style.face_y) * h / unit * 1.5
-    rgb = rgb * (0.55 + 0.45 * _key_light(rel_x, rel_y, style))[..., None]
-    rgb = rgb * _vignette((xs - 0.5) * 2, (ys - 0.5) * 2, style.vignette)[..., None]
+    dx, dy = (xs - style.glow_x) * (w / unit), (ys - style.glow_y) * (h / unit)
+    glow = (np.exp(-(dx * dx + dy * dy) / (2 * 0.3**2)) * style.glow)[..., None]
+    rgb = rgb * (1.0 + 0.55 * glow) + 0.25 * glow
+    # The key light reaches the backdrop too, so light and shadow sides agree with the face;
+    # then the vignette. Both are one multiplier.
+    rel_x, rel_y = (xs - style.face_x) * (1.5 * w / unit), (ys - style.face_y) * (1.5 * h / unit)
+    light = (0.55 + 0.45 * _key_light(rel_x, rel_y, style)) * _vignette(
+        (xs - 0.5) * 2, (ys - 0.5) * 2, style.vignette
+    )
+    rgb = rgb * light[..., None]
+    if discs:
+        rgb = _bokeh(rgb, rng, discs, unit)
     small = Image.fromarray(np.clip(rgb * 255.0, 0, 255).astype(np.uint8), "RGB")
     small = _grade(small.filter(ImageFilter.GaussianBlur(unit / 160)), style)
-    return small.resize((width, height), Image.BILINEAR)
+    return _upscale_smooth(small, (width, height))
+
+
+def _upscale_smooth(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """Scale smooth content up: bilinear to half the size, then pixel doubling. The doubling's
+    2×2 blocks step by at most a level or two on out-of-focus content (grain hides even that),
+    and it halves the cost of the most expensive step of a new backdrop."""
+    half = image.resize(((size[0] + 1) // 2, (size[1] + 1) // 2), Image.BILINEAR)
+    return half.resize(size, Image.NEAREST)
 
 
 def _low_noise(rng: np.random.Generator, cells_x: int, cells_y: int, w: int, h: int) -> np.ndarray:
-    """Smooth noise in 0..1: a few random cells interpolated up to (h, w)."""
+    """Smooth noise in 0..1, shape (h, w): a few random cells interpolated up."""
     grid = (rng.random((max(1, cells_y), cells_x)) * 255).astype(np.uint8)
     big = Image.fromarray(grid, "L").resize((w, h), Image.BICUBIC)
-    return np.asarray(big, dtype=np.float64)[:h, :w] / 255.0
+    return np.asarray(big, dtype=np.float32) / np.float32(255.0)
 
 
 def _bokeh(
-    rgb: np.ndarray, rng: np.random.Generator, count: int, colour: np.ndarray, unit: int
+    rgb: np.ndarray, rng: np.random.Generator, discs: list[tuple[int, np.ndarray]], unit: int
 ) -> np.ndarray:
     """Out-of-focus light discs, screened over the backdrop."""
     h, w = rgb.shape[:2]
-    layer = Image.new("L", (w, h), 0)
+    layer = Image.new("RGB", (w, h))
     draw = ImageDraw.Draw(layer)
-    for _ in range(count):
-        r = unit * rng.uniform(0.025, 0.09)
-        x, y = rng.uniform(0, w), rng.uniform(0, h * 0.85)
-        draw.ellipse((x - r, y - r, x + r, y + r), fill=int(rng.uniform(40, 130)))
-    discs = np.asarray(layer.filter(ImageFilter.GaussianBlur(unit / 200)), dtype=np.float64)
-    discs = (discs / 255.0)[..., None]
-    return 1.0 - (1.0 - rgb) * (1.0 - discs * np.clip(colour, 0, 1))
+    for count, colour in discs:
+        colour = np.clip(colour, 0, 1)
+        for _ in range(count):
+            r = unit * rng.uniform(0.025, 0.09)
+            x, y = rng.uniform(0, w), rng.uniform(0, h * 0.85)
+            fill = tuple(int(c) for c in colour * rng.uniform(40, 130))
+            draw.ellipse((x - r, y - r, x + r, y + r), fill=fill)
+    glow = np.asarray(layer.filter(ImageFilter.GaussianBlur(unit / 200)), dtype=np.float32)
+    return 1.0 - (1.0 - rgb) * (1.0 - glow / np.float32(255.0))
 
 
 # --- Grain ----------------------------------------------------------------------------------
 
 _GRAIN_MARGIN = 64
+_GRAIN_CACHE = _ImageCache(64 * 2**20)
+
+
+def _grain_reach(level: int) -> int:
+    """Grain is clipped at 2.5 standard deviations, so it never moves a pixel further than this."""
+    return math.ceil(2.5 * level)
 
 
 def _grain(level: int, width: int, height: int) -> Image.Image:
-    """Monochrome film grain centred on 128, a little larger than the frame (samples shift it)."""
+    """Monochrome film grain as signed bytes (two's complement), a little larger than the frame
+    so samples can take different windows of it."""
 
     def make() -> Image.Image:
         rng = np.random.default_rng(level)
         size = (height + _GRAIN_MARGIN, width + _GRAIN_MARGIN)
-        noise = np.clip(rng.normal(128.0, level, size), 0, 255).astype(np.uint8)
-        plane = Image.fromarray(noise, "L")
+        reach = _grain_reach(level)
+        noise = np.clip(np.round(rng.normal(0.0, level, size)), -reach, reach).astype(np.int16)
+        plane = Image.fromarray((noise % 256).astype(np.uint8), "L")
         return Image.merge("RGB", (plane, plane, plane))
 
-    return _BACKGROUNDS.get(("grain", level, width, height), make, _image_bytes)
+    return _GRAIN_CACHE.get((level, width, height), make, _image_bytes)
 
 
-def _add_grain(image: Image.Image, amount: float, offset: tuple[int, int]) -> Image.Image:
-    level = round(amount)
-    if level <= 0:
-        return image
+@lru_cache(maxsize=4096)
+def _exposure_lut(exposure: float, reach: int) -> list[int]:
+    """The sample's light level, with the tonal range pulled in by the grain's reach."""
+    x = np.arange(256, dtype=np.float64)
+    y = reach + np.clip(x * 2.0**exposure, 0, 255) * (255 - 2 * reach) / 255
+    return np.round(y).astype(int).tolist() * 3
+
+
+def _expose_with_grain(
+    image: Image.Image, amount: float, variation: SampleVariation
+) -> Image.Image:
+    """The sample's own light level, then its window of grain.
+
+    Grain is added modulo 256, a tenth of the cost of a saturating add (a pass over the frame
+    matters when a render is budgeted at ~30 ms); the exposure table keeps every pixel at least
+    the grain's reach away from 0 and 255, so nothing ever wraps around.
+    """
+    level = max(1, round(amount))
+    exposed = image.point(_exposure_lut(round(variation.exposure, 4), _grain_reach(level)))
+    ox, oy = variation.grain_offset
     noise = _grain(level, image.width, image.height)
-    ox, oy = offset
-    return ImageChops.add(image, noise.crop((ox, oy, ox + image.width, oy + image.height)), 1, -128)
+    return ImageChops.add_modulo(exposed, noise.crop((ox, oy, ox + image.width, oy + image.height)))

@@ -314,7 +314,6 @@ class SampleVariation:
     dx: float  # face offset, fractions of the frame
     dy: float
     exposure: float  # stops
-    warmth: float  # small shift of the light's colour
     grain_offset: tuple[int, int]
 
 
@@ -325,8 +324,7 @@ def sample_variation(prompt: str, seed: int, sample_index: int) -> SampleVariati
     return SampleVariation(
         dx=float(rng.uniform(-0.025, 0.025)),
         dy=float(rng.uniform(-0.018, 0.018)),
-        exposure=float(rng.uniform(-0.1, 0.1)),
-        warmth=float(rng.uniform(-0.04, 0.04)),
+        exposure=float(rng.uniform(-0.12, 0.12)),
         grain_offset=(int(rng.integers(0, 64)), int(rng.integers(0, 64))),
     )
 
