@@ -95,8 +95,11 @@ def test_each_append_is_one_new_part_and_temp_files_are_never_read(catalogue):
 
 
 def test_stored_keys_are_the_ok_ones(catalogue):
+    assert catalogue.stored_among(["key-0"]) == set()
     catalogue.append([make_row(0), make_row(1, status=STATUS_FAILED), make_row(2)])
     assert catalogue.stored_keys() == {"key-0", "key-2"}
+    assert catalogue.stored_among(["key-0", "key-1", "key-9", "key-0"]) == {"key-0"}
+    assert catalogue.stored_among([]) == set()
 
 
 def test_duckdb_query_and_rows_for_one_prompt_and_seed(catalogue):

@@ -22,8 +22,9 @@ import fcntl
 import json
 import os
 import secrets
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +53,9 @@ OPTIMISTIC_READS = 5
 STALE_TMP_SECONDS = 3600.0
 # Parts smaller than this are merged by compaction; bigger ones are left as they are.
 SMALL_PART_ROWS = 250_000
+ROW_GROUP_ROWS = 64 * 1024
+# Compaction sorts merged rows so that one prompt+seed's rows sit together (row-group pruning).
+CLUSTER_BY = [("prompt", "ascending"), ("seed", "ascending"), ("created_at", "ascending")]
 
 _T = TypeVar("_T")
 
@@ -162,6 +166,8 @@ class Catalogue:
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self.runs_dir = self.path / RUNS
+        self._duckdb: duckdb.DuckDBPyConnection | None = None
+        self._duckdb_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"Catalogue({str(self.path)!r})"
@@ -202,7 +208,7 @@ class Catalogue:
             ]
             if len(small) < 2:
                 return CompactResult(len(snapshot.live), len(snapshot.live), 0)
-            table = self._read_parts(small)
+            table = self._read_parts(small).sort_by(CLUSTER_BY)
             self._write_part(table, MERGED_PREFIX, replaces=small)
             for name in small:
                 (self.runs_dir / name).unlink(missing_ok=True)
@@ -249,13 +255,42 @@ class Catalogue:
 
         def run(names: list[str]) -> pd.DataFrame:
             try:
-                with duckdb.connect() as con:
+                # A cursor per query: its temp view `runs` is its own, so threads never clash.
+                with self._database().cursor() as con:
                     self._create_view(con, names)
                     return con.execute(sql, params or []).df()
             except duckdb.IOException as exc:
                 if self._vanished(names):
                     raise _Retry from None
                 raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
+
+        return self._consistently(run)
+
+    def stored_among(self, keys: Iterable[str]) -> set[str]:
+        """Which of `keys` have stored images: the dedupe check for a plan, done in DuckDB so it
+        costs little more than reading the key column, whatever the catalogue's size."""
+        wanted = pa.table({"request_key": pa.array(list(dict.fromkeys(keys)), pa.string())})
+        if not wanted.num_rows:
+            return set()
+
+        def run(names: list[str]) -> set[str]:
+            if not names:
+                return set()
+            try:
+                with self._database().cursor() as con:
+                    self._create_view(con, names)
+                    con.register("wanted", wanted)
+                    found = con.execute(
+                        "SELECT DISTINCT runs.request_key FROM runs "
+                        "SEMI JOIN wanted ON runs.request_key = wanted.request_key "
+                        "WHERE runs.status = ?",
+                        [STATUS_OK],
+                    ).fetchall()
+            except duckdb.IOException as exc:
+                if self._vanished(names):
+                    raise _Retry from None
+                raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
+            return {key for (key,) in found}
 
         return self._consistently(run)
 
@@ -286,7 +321,9 @@ class Catalogue:
         # dot-files, so `pd.read_parquet(<catalogue>/runs)` never trips over a part in progress.
         tmp = final.with_name(f".{name}{TMP_SUFFIX}")
         try:
-            pq.write_table(table, tmp, compression="zstd")
+            # Row groups small enough that min/max statistics let DuckDB skip most of a big
+            # part when looking up one prompt+seed.
+            pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
             # Rename is the commit point: readers list only finished names. (No fsync: the
             # promise is surviving a killed process, not a power cut.)
             os.replace(tmp, final)
@@ -380,14 +417,22 @@ class Catalogue:
     def _vanished(self, names: Sequence[str]) -> bool:
         return any(not (self.runs_dir / name).exists() for name in names)
 
+    def _database(self) -> duckdb.DuckDBPyConnection:
+        # Opening DuckDB costs ~20 ms; one in-memory database per catalogue, cursors per query.
+        with self._duckdb_lock:
+            if self._duckdb is None:
+                self._duckdb = duckdb.connect()
+            return self._duckdb
+
     def _create_view(self, con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
         if not names:
             con.register("_empty_runs", SCHEMA.empty_table())
-            con.execute("CREATE VIEW runs AS SELECT * FROM _empty_runs")
+            con.execute("CREATE OR REPLACE TEMP VIEW runs AS SELECT * FROM _empty_runs")
             return
         files = ", ".join(_sql_string(str(self.runs_dir / name)) for name in names)
         con.execute(
-            f"CREATE VIEW runs AS SELECT * FROM read_parquet([{files}], union_by_name = true)"
+            "CREATE OR REPLACE TEMP VIEW runs AS "
+            f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
         )
 
     @contextlib.contextmanager

@@ -150,7 +150,9 @@ class SweepRun:
         panel = Panel(layout)
         the_plan = plan(sweep, panel.faces())
         catalogue = Catalogue(layout.catalogue)
-        pending = the_plan.pending(catalogue.stored_keys())
+        pending = the_plan.pending(
+            catalogue.stored_among(cell.key for cell in the_plan.cells if cell.dedupable)
+        )
         face_ids = dict.fromkeys(cell.face_id for cell in pending)
         faces = {face_id: panel.jpeg_bytes(face_id) for face_id in face_ids}
         return cls(
