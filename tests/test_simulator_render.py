@@ -119,6 +119,28 @@ def test_samples_are_distinct_variations_of_one_style(hopper_jpeg):
     assert within < 20 < across
 
 
+def _jpeg_of(image: Image.Image, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", **options)
+    return buffer.getvalue()
+
+
+def test_any_decodable_photo_gives_a_portrait(hopper_jpeg):
+    hopper = Image.open(io.BytesIO(hopper_jpeg))
+    turned = hopper.rotate(90, expand=True)
+    exif = turned.getexif()
+    exif[0x0112] = 6  # "rotate 90° clockwise to view": a phone photo held sideways
+    photos = {
+        "greyscale": _jpeg_of(hopper.convert("L")),
+        "CMYK": _jpeg_of(hopper.convert("CMYK")),
+        "tiny": _jpeg_of(hopper.resize((40, 47))),
+        "no face in it": _jpeg_of(Image.new("RGB", (300, 200), (30, 120, 200))),
+        "sideways with EXIF orientation": _jpeg_of(turned, exif=exif),
+    }
+    for name, photo in photos.items():
+        assert check_jpeg(render(photo, "studio portrait", size=(512, 640)), (512, 640)), name
+
+
 def test_rejects_an_unresolved_seed(hopper_jpeg):
     with pytest.raises(ValueError, match="seed"):
         render(hopper_jpeg, "studio portrait", seed=-1)
@@ -144,6 +166,26 @@ def test_warm_and_blue_colour_the_backdrop(astronaut_jpeg):
         assert r > b + 15
         r, g, b = backdrop(render(astronaut_jpeg, "portrait on a blue backdrop", seed))
         assert b > r + 15 and b > g + 5
+
+
+def test_cool_is_blue_and_sepia_is_brown(astronaut_jpeg):
+    for seed in SEEDS:
+        r, _, b = backdrop(render(astronaut_jpeg, "cool studio portrait", seed))
+        assert b > r + 15
+        r, g, b = pixels(render(astronaut_jpeg, "sepia portrait", seed)).reshape(-1, 3).mean(axis=0)
+        assert r > g > b > 0.6 * r  # brown-toned, not coloured
+
+
+def test_dramatic_has_more_contrast_than_soft(astronaut_jpeg):
+    def contrast(prompt: str) -> float:
+        """Luminance spread relative to its mean, averaged over seeds: deep shadows vs flat light."""
+        spreads = []
+        for seed in SEEDS:
+            luma = pixels(render(astronaut_jpeg, prompt, seed)) @ (0.299, 0.587, 0.114)
+            spreads.append(luma.std() / luma.mean())
+        return float(np.mean(spreads))
+
+    assert contrast("dramatic studio portrait") > contrast("soft studio portrait") + 0.1
 
 
 def test_high_key_is_brighter_than_low_key(astronaut_jpeg):

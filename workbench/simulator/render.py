@@ -13,6 +13,7 @@ and each sample only pays for a paste, a lookup table, grain and the JPEG encode
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import hashlib
 import io
 import math
@@ -68,7 +69,8 @@ def render_portrait(face_jpeg: bytes, params: PortraitParams, sample_index: int)
     identity = round(params.identity_scale, 2)
 
     canvas = _background(style, width, height).copy()
-    layer, alpha, anchor = _person_layer(face_jpeg, identity, style, width, height)
+    lit_by = dataclasses.replace(style, light_angle=style.light_angle + variation.light_turn)
+    layer, alpha, anchor = _person_layer(face_jpeg, identity, lit_by, width, height)
     x = round((style.face_x + variation.dx) * width - anchor[0])
     y = round((style.face_y + variation.dy) * height - anchor[1])
     canvas.paste(layer, (x, y), alpha)
@@ -390,7 +392,9 @@ def _person_layer(
     def make() -> tuple[Image.Image, Image.Image]:
         person = _person(face_jpeg, identity)
         lit = ImageChops.multiply(person, _face_light(ref, style, width, height))
-        graded = _grade(lit, style)
+        # The key light falls on the sitter, not the backdrop: a harder light leaves the lit side
+        # brighter than the room, as in a real low-key or dramatic portrait.
+        graded = _grade(lit, style, key=math.log2(1.0 + 0.45 * style.light_strength))
         layer = graded.resize(size, Image.BILINEAR, reducing_gap=2.0)
         alpha = _upscale_smooth(ref.alpha, size) if scale > 1 else ref.alpha.resize(size)
         return layer, alpha
@@ -436,9 +440,9 @@ def _vignette(nx: np.ndarray, ny: np.ndarray, amount: float) -> np.ndarray:
 # --- Grade ----------------------------------------------------------------------------------
 
 
-def _grade(image: Image.Image, style: Style) -> Image.Image:
+def _grade(image: Image.Image, style: Style, key: float = 0.0) -> Image.Image:
     """Colour matrix (saturation, temperature, tint, toning) then the tone curve."""
-    return image.convert("RGB", _colour_matrix(style)).point(_tone_lut(style))
+    return image.convert("RGB", _colour_matrix(style)).point(_tone_lut(style, round(key, 4)))
 
 
 @lru_cache(maxsize=1024)
@@ -455,9 +459,9 @@ def _colour_matrix(style: Style) -> tuple[float, ...]:
 
 
 @lru_cache(maxsize=1024)
-def _tone_lut(style: Style) -> list[int]:
+def _tone_lut(style: Style, key: float) -> list[int]:
     x = np.arange(256) / 255.0
-    y = x * 2.0**style.exposure
+    y = x * 2.0 ** (style.exposure + key)
     # A soft shoulder instead of clipping, like film.
     y = np.where(y > 0.75, 0.75 + 0.25 * np.tanh((y - 0.75) / 0.25), y)
     s_curve = y * y * (3.0 - 2.0 * y)

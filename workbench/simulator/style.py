@@ -209,7 +209,8 @@ def style_for(prompt: str, seed: int) -> Style:
     if dramatic:
         light_strength = max(light_strength, between(0.7, 0.9))
         contrast, vignette = contrast + between(0.3, 0.5), vignette + between(0.15, 0.3)
-        val *= 0.7
+        # A dark room with a pool of light behind the sitter.
+        val, glow = val * 0.6, between(0.5, 0.8)
     if soft:
         light_strength, contrast = light_strength * 0.35, contrast - between(0.15, 0.3)
         vignette, glow = vignette * 0.5, glow * 0.6
@@ -314,6 +315,7 @@ class SampleVariation:
     dx: float  # face offset, fractions of the frame
     dy: float
     exposure: float  # stops
+    light_turn: float  # degrees the key light moves round; three settings, so layers are reused
     grain_offset: tuple[int, int]
 
 
@@ -325,6 +327,7 @@ def sample_variation(prompt: str, seed: int, sample_index: int) -> SampleVariati
         dx=float(rng.uniform(-0.025, 0.025)),
         dy=float(rng.uniform(-0.018, 0.018)),
         exposure=float(rng.uniform(-0.12, 0.12)),
+        light_turn=float(rng.choice([-12.0, 0.0, 12.0])),
         grain_offset=(int(rng.integers(0, 64)), int(rng.integers(0, 64))),
     )
 
