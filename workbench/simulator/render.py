@@ -71,8 +71,9 @@ def render_portrait(face_jpeg: bytes, params: PortraitParams, sample_index: int)
     canvas = _background(style, width, height).copy()
     lit_by = dataclasses.replace(style, light_angle=style.light_angle + variation.light_turn)
     layer, alpha, anchor = _person_layer(face_jpeg, identity, lit_by, width, height)
-    x = round((style.face_x + variation.dx) * width - anchor[0])
-    y = round((style.face_y + variation.dy) * height - anchor[1])
+    face_x, face_y = _face_centre(style, width, height)
+    x = round(face_x + variation.dx * width - anchor[0])
+    y = round(face_y + variation.dy * height - anchor[1])
     canvas.paste(layer, (x, y), alpha)
     canvas = _expose_with_grain(canvas, style.grain, variation)
 
@@ -379,13 +380,27 @@ def _paint_sitter(crop: Image.Image, ref: _Reference, loss: float, strength: flo
     return Image.composite(paint, crop, cover.point(lambda v: round(v * strength)))
 
 
+def _face_px(style: Style, width: int, height: int) -> float:
+    """The face's width in the frame: a share of the width, capped by the height for wide frames."""
+    return style.face_size * min(width, 0.8 * height)
+
+
+def _face_centre(style: Style, width: int, height: int) -> tuple[float, float]:
+    """Where the face's centre goes, in frame pixels.
+
+    Frames taller than 3:4 keep the 3:4 head-and-shoulders composition at their bottom and
+    spend the extra height as headroom, so the bust still runs off the bottom edge.
+    """
+    composed = min(height, 4.0 / 3.0 * width)
+    return style.face_x * width, height - (1.0 - style.face_y) * composed
+
+
 def _person_layer(
     face_jpeg: bytes, identity: float, style: Style, width: int, height: int
 ) -> tuple[Image.Image, Image.Image, tuple[float, float]]:
     """The lit, graded person scaled into the frame, its mask, and where its face centre is."""
     ref = _reference(face_jpeg)
-    face_px = style.face_size * min(width, 0.8 * height)
-    scale = face_px / ref.face_width
+    scale = _face_px(style, width, height) / ref.face_width
     size = (max(1, round(ref.crop.width * scale)), max(1, round(ref.crop.height * scale)))
     anchor = (ref.face_x * scale, ref.face_y * scale)
 
@@ -414,9 +429,10 @@ def _face_light(ref: _Reference, style: Style, width: int, height: int) -> Image
     rel_y = (gy - ref.face_y) / ref.face_width
     shade = _key_light(rel_x, rel_y, style)
     # Vignette in frame coordinates, with the face where the style puts it.
-    face_px = style.face_size * min(width, 0.8 * height)
-    fx = style.face_x * width + rel_x * face_px
-    fy = style.face_y * height + rel_y * face_px
+    face_px = _face_px(style, width, height)
+    centre_x, centre_y = _face_centre(style, width, height)
+    fx = centre_x + rel_x * face_px
+    fy = centre_y + rel_y * face_px
     shade = shade * _vignette((fx / width - 0.5) * 2, (fy / height - 0.5) * 2, style.vignette)
     warm = style.light_warmth
     gains = np.array([1.0 + 0.08 * warm, 1.0, 1.0 - 0.08 * warm]) / (1.0 + 0.08 * abs(warm))
@@ -497,7 +513,7 @@ def _make_background(style: Style, width: int, height: int) -> Image.Image:
         wobble = 0.06 * _low_noise(rng, 12, 1, w, 1)
         sky = np.clip((horizon + wobble - ys) / 0.12 + 0.5, 0, 1)[..., None]
         sky_colour = accent * (0.9 + 0.2 * (1 - ys))[..., None]
-        leaves = _low_noise(rng, 9, 12, w, h)[..., None]
+        leaves = _low_noise(rng, 9, max(2, round(9 * h / w)), w, h)[..., None]
         foliage = main * (0.65 + 0.7 * style.texture * leaves)
         rgb = sky * sky_colour + (1 - sky) * foliage
         discs.append((int(4 + 18 * style.texture), accent * 1.1 + 0.1))
@@ -509,7 +525,7 @@ def _make_background(style: Style, width: int, height: int) -> Image.Image:
         lamp = np.array([1.0, 0.85, 0.6], dtype=np.float32)
         discs += [(count, accent * 1.2), (count, main * 1.3 + 0.15), (count, lamp)]
     else:
-        mottle = _low_noise(rng, 6, 8, w, h) * 0.35 * style.texture
+        mottle = _low_noise(rng, 6, max(2, round(6 * h / w)), w, h) * 0.35 * style.texture
         shade = (1.0 + mottle - 0.175 * style.texture)[..., None]
         rgb = (main + (accent - main) * (ys**1.3 * 0.8)[..., None]) * shade
 
@@ -518,7 +534,9 @@ def _make_background(style: Style, width: int, height: int) -> Image.Image:
     rgb = rgb * (1.0 + 0.55 * glow) + 0.25 * glow
     # The key light reaches the backdrop too, so light and shadow sides agree with the face;
     # then the vignette. Both are one multiplier.
-    rel_x, rel_y = (xs - style.face_x) * (1.5 * w / unit), (ys - style.face_y) * (1.5 * h / unit)
+    centre_x, centre_y = _face_centre(style, width, height)
+    rel_x = (xs - centre_x / width) * (1.5 * w / unit)
+    rel_y = (ys - centre_y / height) * (1.5 * h / unit)
     light = (0.55 + 0.45 * _key_light(rel_x, rel_y, style)) * _vignette(
         (xs - 0.5) * 2, (ys - 0.5) * 2, style.vignette
     )
