@@ -8,6 +8,7 @@ import hashlib
 import io
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -108,6 +109,20 @@ def test_same_request_gives_identical_bytes_in_another_process(hopper_jpeg):
         env={"PYTHONHASHSEED": "12345", "PATH": ""},
     ).stdout.strip()
     assert there == here
+
+
+def test_concurrent_renders_match_sequential_ones(sample_faces):
+    # The simulator renders in a thread pool; shared caches must not leak between requests.
+    jobs = [
+        (face, prompt, seed, sample)
+        for face in sample_faces.values()
+        for prompt in ("studio portrait", "outdoor, vintage")
+        for seed in (31, 32)
+        for sample in (0, 1)
+    ]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        together = list(pool.map(lambda job: render(job[0], job[1], job[2], sample=job[3]), jobs))
+    assert together == [render(face, prompt, seed, sample=i) for face, prompt, seed, i in jobs]
 
 
 def test_samples_are_distinct_variations_of_one_style(hopper_jpeg):
