@@ -13,7 +13,7 @@ import io
 import os
 import secrets
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from PIL import Image
 
@@ -42,14 +42,22 @@ class ImageStore:
         self.layout = layout
         self.root = layout.images
         self.thumbnails = layout.thumbnails
+        self._relative_root = self.root.relative_to(layout.root).as_posix()
+        self._shards: set[str] = set()  # shard folders known to exist: no mkdir per image
 
     def put(self, data: bytes) -> StoredImage:
         """Store the bytes untouched (no re-encode) and return where they are. Idempotent."""
         digest = hashlib.sha256(data).hexdigest()
-        path = self.path(digest)
+        shard = digest[:2]
+        path = self.root / shard / f"{digest}.jpg"
         if not path.exists():
-            _write_atomic(path, data)
-        return StoredImage(digest, path, self.relative_path(digest), len(data))
+            try:
+                _write_atomic(path, data, mkdir=shard not in self._shards)
+            except FileNotFoundError:  # the shard folder was removed meanwhile (an erase)
+                _write_atomic(path, data)
+            self._shards.add(shard)
+        relative = f"{self._relative_root}/{shard}/{digest}.jpg"
+        return StoredImage(digest, path, relative, len(data))
 
     def path(self, image_hash: str) -> Path:
         _check_hash(image_hash)
@@ -57,8 +65,7 @@ class ImageStore:
 
     def relative_path(self, image_hash: str) -> str:
         _check_hash(image_hash)
-        relative = PurePosixPath(self.root.relative_to(self.layout.root).as_posix())
-        return str(relative / image_hash[:2] / f"{image_hash}.jpg")
+        return f"{self._relative_root}/{image_hash[:2]}/{image_hash}.jpg"
 
     def has(self, image_hash: str) -> bool:
         return self.path(image_hash).exists()
@@ -117,8 +124,9 @@ def _check_hash(image_hash: str) -> None:
         raise InputError(f"{image_hash!r} is not a SHA-256 image hash (64 lowercase hex digits)")
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_atomic(path: Path, data: bytes, *, mkdir: bool = True) -> None:
+    if mkdir:
+        path.parent.mkdir(parents=True, exist_ok=True)
     # Unique per writer, so two processes storing the same image never share a temp file.
     tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
     try:
