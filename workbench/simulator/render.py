@@ -4,8 +4,8 @@ encodes the JPEG the simulated API answers with. A SIMULATOR, not a generative m
 The style comes from `workbench.simulator.style`; the person is the input photo, found with
 dlib's face detector, cropped to head and shoulders and laid into the style under a soft mask,
 lit and graded like the backdrop. `identity_scale` decides how much of the person survives:
-below 1 the face is increasingly warped, blurred and posterised until someone else's descriptor
-would match it as well. Speed matters (≥ 20 images/s at 768×1024 on one core), so the expensive
+below 1 the face is increasingly warped and blurred and, towards 0, an anonymous sitter's
+painted features take over, until a stranger's descriptor would match it as well. Speed matters (≥ 20 images/s at 768×1024 on one core), so the expensive
 parts — backdrops, the lit and graded person layer, grain — are cached per style, face and size,
 and each sample only pays for a paste, a lookup table, grain and the JPEG encode.
 """
@@ -120,11 +120,13 @@ class _ImageCache:
 
 
 def _image_bytes(image: Image.Image) -> int:
-    return image.width * image.height * len(image.getbands())
+    # Pillow keeps RGB pixels in four bytes, like RGBA.
+    return image.width * image.height * (1 if image.mode == "L" else 4)
 
 
-_BACKGROUNDS = _ImageCache(160 * 2**20)
-_LAYERS = _ImageCache(160 * 2**20)
+# A few dozen 768×1024 frames each: enough for every sample of the requests in flight.
+_BACKGROUNDS = _ImageCache(96 * 2**20)
+_LAYERS = _ImageCache(96 * 2**20)
 
 
 # --- The person -----------------------------------------------------------------------------
@@ -267,7 +269,7 @@ def _mean_colour(image: Image.Image) -> tuple[int, int, int]:
     return tuple(int(c) for c in np.asarray(image.resize((8, 8))).reshape(-1, 3).mean(axis=0))
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=32)
 def _person(face_jpeg: bytes, identity: float) -> Image.Image:
     """The reference crop with `1 - identity` of the person taken away.
 
@@ -415,7 +417,9 @@ def _person_layer(
         return layer, alpha
 
     key = (ref.digest, identity, style, width, height)
-    layer, alpha = _LAYERS.get(key, make, lambda pair: _image_bytes(pair[0]) * 4 // 3)
+    layer, alpha = _LAYERS.get(
+        key, make, lambda pair: _image_bytes(pair[0]) + _image_bytes(pair[1])
+    )
     return layer, alpha, anchor
 
 
@@ -584,7 +588,7 @@ def _bokeh(
 # --- Grain ----------------------------------------------------------------------------------
 
 _GRAIN_MARGIN = 64
-_GRAIN_CACHE = _ImageCache(64 * 2**20)
+_GRAIN_CACHE = _ImageCache(48 * 2**20)
 
 
 def _grain_reach(level: int) -> int:
