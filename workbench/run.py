@@ -239,6 +239,7 @@ class SweepRun:
         finally:
             for worker in workers:
                 worker.cancel()
+            self._flush()  # before waiting: a second Ctrl-C during the wait must not lose rows
             results = await asyncio.gather(*workers, return_exceptions=True)
             self._flush()
             self._notify()
