@@ -247,6 +247,7 @@ def _reference(face_jpeg: bytes) -> _Reference:
     )
     feather = ImageFilter.GaussianBlur(0.12 * fwk)
     alpha = ImageChops.multiply(alpha.filter(feather), inside_mask.filter(feather))
+    alpha = ImageChops.multiply(alpha, _photo_backdrop_key(canvas, inside_px, fx, fy, fwk))
     return _Reference(
         digest=hashlib.sha256(face_jpeg).digest(),
         crop=canvas,
@@ -256,6 +257,42 @@ def _reference(face_jpeg: bytes) -> _Reference:
         face_width=fwk,
         landmarks=tuple(((x - left) * k, (y - top) * k) for x, y in (*eyes, nose)),
     )
+
+
+def _photo_backdrop_key(
+    crop: Image.Image, inside: tuple[int, int, int, int], fx: float, fy: float, fw: float
+) -> Image.Image:
+    """A mask that drops the photo's own backdrop around the head (the flag behind an official
+    portrait, a studio wall), so the style's backdrop shows there instead.
+
+    Colours are learnt above and beside the head, where there is nothing but backdrop, and keyed
+    out only in the ring around the head: the face, the hair next to it and everything below the
+    shoulders line are always kept, so a dark suit in front of a dark wall survives.
+    """
+    w = 64
+    h = max(2, round(w * crop.height / crop.width))
+    s = w / crop.width
+    small = np.asarray(crop.resize((w, h), Image.BILINEAR), dtype=np.float32)
+    fx, fy, fw = fx * s, fy * s, fw * s
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    in_photo = (
+        (xx >= inside[0] * s + 1)
+        & (xx < inside[2] * s - 1)
+        & (yy >= inside[1] * s + 1)
+        & (yy < inside[3] * s - 1)
+    )
+    above = (yy < fy - 0.95 * fw) & (np.abs(xx - fx) > 0.75 * fw)
+    beside = (yy < fy + 0.3 * fw) & (np.abs(xx - fx) > 1.1 * fw)
+    samples = small[(above | beside) & in_photo]
+    if len(samples) < 16:
+        return Image.new("L", crop.size, 255)
+    samples = samples[np.linspace(0, len(samples) - 1, min(128, len(samples))).astype(int)]
+    distance = np.sqrt(((small[:, :, None, :] - samples[None, None]) ** 2).sum(-1)).min(-1)
+    keep = np.clip((distance - 22.0) / 30.0, 0, 1)
+    head = ((xx - fx) / (0.62 * fw)) ** 2 + ((yy - (fy - 0.1 * fw)) / (0.9 * fw)) ** 2 < 1
+    keep = np.where(head | (yy > fy + 0.55 * fw), 1.0, keep)
+    key = Image.fromarray(np.round(keep * 255).astype(np.uint8), "L")
+    return key.filter(ImageFilter.GaussianBlur(0.8)).resize(crop.size, Image.BILINEAR)
 
 
 def _clamped_box(
