@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
 from workbench.cli import main
 from workbench.contract import check_jpeg
+from workbench.simulator import SimulatorConfig
+from workbench.simulator.server import SimulatorProcess
 
 pytestmark = pytest.mark.e2e
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -41,27 +34,8 @@ def no_backend_env(monkeypatch):
 @pytest.fixture(scope="module")
 def simulator_process():
     """`workbench simulate` in its own process, as a user would start it."""
-    key = "proc-key-UNIQUE-44aa"
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "simulate", "--port", str(port), "--api-key", key],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/", timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError(process.stderr.read().decode()) from None
-            time.sleep(0.1)
-    yield url, key, process
-    process.terminate()
-    process.wait(timeout=10)
+    with SimulatorProcess(SimulatorConfig(api_key="proc-key-UNIQUE-44aa")) as process:
+        yield process.url, process.api_key, process
 
 
 def run(args, **kwargs):

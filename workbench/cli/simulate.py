@@ -9,7 +9,13 @@ from workbench.simulator.config import DEFAULT_API_KEY, Faults, SimulatorConfig
 
 @click.command("simulate")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
-@click.option("--port", default=8787, show_default=True, type=click.IntRange(0, 65535))
+@click.option(
+    "--port",
+    default=8787,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="0 picks a free port; the URL is printed on stdout.",
+)
 @click.option(
     "--api-key",
     default=DEFAULT_API_KEY,
@@ -58,9 +64,10 @@ def command(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     config = SimulatorConfig(api_key=api_key, latency_ms=latency_ms, faults=faults)
-    key_note = f"API key {api_key!r}" if api_key == DEFAULT_API_KEY else "API key from --api-key"
-    click.echo(
-        f"Headshot API SIMULATOR — not real portraits — on http://{host}:{port} ({key_note})",
-        err=True,
-    )
-    serve(config, host=host, port=port)
+    key_note = f"API key {api_key!r}" if api_key == DEFAULT_API_KEY else "API key as given"
+
+    def announce(url: str) -> None:
+        click.echo(f"Headshot API SIMULATOR — not real portraits — at {url} ({key_note})", err=True)
+        click.echo(url)  # alone on stdout's first line, for scripts (and `SimulatorProcess`)
+
+    serve(config, host=host, port=port, announce=announce)
