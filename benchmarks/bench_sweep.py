@@ -266,7 +266,7 @@ def per_image_cost(base: Path, url: str, repeats: int = 200) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=250.0)
-    parser.add_argument("--waves", type=int, default=5, help="Requests per run = C x waves.")
+    parser.add_argument("--waves", type=int, default=8, help="Requests per run = C x waves.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
     process, url = start_simulator(args.latency_ms)
