@@ -230,7 +230,10 @@ def plan(sweep: Sweep, faces: Sequence[Face]) -> Plan:
     """Expand a sweep over the panel's faces into cells. Pure: no files, no network."""
     chosen = sweep.select_faces(faces)
     if not chosen:
-        raise InputError("faces: the panel is empty; add faces before sweeping")
+        raise InputError(
+            "faces: the panel is empty; add faces first "
+            "(`workbench faces add PHOTO...`, or `workbench faces demo` for the demo panel)"
+        )
     seeds = sweep.seed_values()
     sizes = sweep.size_values()
     total = len(sweep.prompts) * len(seeds) * len(sweep.identity_scales) * len(sizes) * len(chosen)

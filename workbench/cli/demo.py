@@ -14,7 +14,7 @@ from workbench.cli.sweep import execute_with_progress, print_preview, print_summ
 from workbench.client import RetryPolicy
 from workbench.errors import InputError
 from workbench.layout import DataLayout
-from workbench.panel import MANIFEST_NAME, Panel
+from workbench.panel import MANIFEST_NAME, Panel, build_demo_panel
 from workbench.run import SweepRun
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
 from workbench.sweep import Sweep
@@ -72,20 +72,25 @@ def _demo_sweep(layout: DataLayout) -> Path:
 
 
 def _ensure_demo_panel(layout: DataLayout) -> None:
-    """A data root without faces gets a copy of the repository's demo panel (public domain)."""
+    """A data root without faces gets the demo panel (public domain): a copy of the
+    repository's `data/faces/`, else built from the packaged photos."""
     if Panel(layout).faces():
         return
     source = REPO_DATA / "faces"
-    if not (source / MANIFEST_NAME).exists() or source.resolve() == layout.faces.resolve():
+    if (source / MANIFEST_NAME).exists() and source.resolve() != layout.faces.resolve():
+        layout.faces.mkdir(parents=True, exist_ok=True)
+        for face in Panel(DataLayout(REPO_DATA)).faces():
+            shutil.copy2(source / f"{face.id}.jpg", layout.faces / f"{face.id}.jpg")
+        shutil.copy2(source / MANIFEST_NAME, layout.faces / MANIFEST_NAME)
+        click.echo(f"copied the demo panel into {_shown(layout.faces)}")
+    else:
+        build_demo_panel(layout)
+        click.echo(f"built the demo panel in {_shown(layout.faces)}")
+    if not Panel(layout).faces():
         raise InputError(
             f"no faces in {layout.faces}: add some with `workbench faces add PHOTO...` "
-            "(the demo panel ships in the repository's data/faces/)"
+            "or `workbench faces demo`"
         )
-    layout.faces.mkdir(parents=True, exist_ok=True)
-    for face in Panel(DataLayout(REPO_DATA)).faces():
-        shutil.copy2(source / f"{face.id}.jpg", layout.faces / f"{face.id}.jpg")
-    shutil.copy2(source / MANIFEST_NAME, layout.faces / MANIFEST_NAME)
-    click.echo(f"copied the demo panel into {_shown(layout.faces)}")
 
 
 def _shown(path: Path) -> str:
