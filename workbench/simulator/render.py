@@ -43,7 +43,7 @@ JPEG_QUALITY = 88
 JPEG_COMMENT = "headshot-workbench simulator — not a generated portrait".encode()
 
 # Head-and-shoulders crop around the detected face, in face widths from the face centre.
-_CROP_LEFT, _CROP_RIGHT, _CROP_TOP, _CROP_BOTTOM = 1.25, 1.25, 1.3, 2.0
+_CROP_LEFT, _CROP_RIGHT, _CROP_TOP, _CROP_BOTTOM = 1.25, 1.25, 1.3, 2.6
 # The person is kept at no more than this face width (px) before it is scaled into the frame.
 _REFERENCE_FACE_PX = 200
 # At identity 0 the inside of the face keeps only this much detail (face width in px), the
@@ -239,11 +239,20 @@ def _reference(face_jpeg: bytes) -> _Reference:
     draw = ImageDraw.Draw(alpha)
     # Head with hair, then shoulders; the crop's bottom edge fades like a vignetted bust.
     draw.ellipse((fx - 0.88 * fwk, fy - 1.22 * fwk, fx + 0.88 * fwk, fy + 1.0 * fwk), fill=255)
-    draw.ellipse((fx - 1.25 * fwk, fy + 0.7 * fwk, fx + 1.25 * fwk, fy + 2.9 * fwk), fill=255)
+    draw.ellipse((fx - 1.25 * fwk, fy + 0.7 * fwk, fx + 1.25 * fwk, fy + 3.9 * fwk), fill=255)
     draw.rectangle((fx - 0.45 * fwk, fy + 0.5 * fwk, fx + 0.45 * fwk, fy + 1.2 * fwk), fill=255)
     inside_mask = Image.new("L", size, 0)
+    # Inset so the feathered edge has faded out before the photo ends (the canvas beyond it is a
+    # flat fill), and before the crop's bottom.
+    inset = 0.25 * fwk
     ImageDraw.Draw(inside_mask).rectangle(
-        (inside_px[0] + 2, inside_px[1] + 2, inside_px[2] - 3, size[1] - 0.35 * fwk), fill=255
+        (
+            inside_px[0] + inset,
+            inside_px[1] + inset,
+            inside_px[2] - inset,
+            min(inside_px[3], size[1]) - inset,
+        ),
+        fill=255,
     )
     feather = ImageFilter.GaussianBlur(0.12 * fwk)
     alpha = ImageChops.multiply(alpha.filter(feather), inside_mask.filter(feather))
@@ -439,24 +448,24 @@ def _person_layer(
 ) -> tuple[Image.Image, Image.Image, tuple[float, float]]:
     """The lit, graded person scaled into the frame, its mask, and where its face centre is."""
     ref = _reference(face_jpeg)
-    scale = _face_px(style, width, height) / ref.face_width
+    # Scales in steps of 1 %: invisible, and masks of one face are then shared between styles.
+    scale = round(_face_px(style, width, height) / ref.face_width, 2)
     size = (max(1, round(ref.crop.width * scale)), max(1, round(ref.crop.height * scale)))
     anchor = (ref.face_x * scale, ref.face_y * scale)
 
-    def make() -> tuple[Image.Image, Image.Image]:
+    def make() -> Image.Image:
         person = _person(face_jpeg, identity)
         lit = ImageChops.multiply(person, _face_light(ref, style, width, height))
         # The key light falls on the sitter, not the backdrop: a harder light leaves the lit side
         # brighter than the room, as in a real low-key or dramatic portrait.
         graded = _grade(lit, style, key=math.log2(1.0 + 0.45 * style.light_strength))
-        layer = graded.resize(size, Image.BILINEAR, reducing_gap=2.0)
-        alpha = _upscale_smooth(ref.alpha, size) if scale > 1 else ref.alpha.resize(size)
-        return layer, alpha
+        return graded.resize(size, Image.BILINEAR, reducing_gap=2.0)
 
-    key = (ref.digest, identity, style, width, height)
-    layer, alpha = _LAYERS.get(
-        key, make, lambda pair: _image_bytes(pair[0]) + _image_bytes(pair[1])
-    )
+    def make_alpha() -> Image.Image:
+        return _upscale_smooth(ref.alpha, size) if scale > 1 else ref.alpha.resize(size)
+
+    layer = _LAYERS.get((ref.digest, identity, style, width, height), make, _image_bytes)
+    alpha = _LAYERS.get((ref.digest, "mask", size), make_alpha, _image_bytes)
     return layer, alpha, anchor
 
 
@@ -478,7 +487,7 @@ def _face_light(ref: _Reference, style: Style, width: int, height: int) -> Image
     warm = style.light_warmth
     gains = np.array([1.0 + 0.08 * warm, 1.0, 1.0 - 0.08 * warm]) / (1.0 + 0.08 * abs(warm))
     rgb = np.clip(shade[..., None] * gains * 255.0, 0, 255).astype(np.uint8)
-    return Image.fromarray(rgb, "RGB").resize(ref.crop.size, Image.BILINEAR)
+    return _upscale_smooth(Image.fromarray(rgb, "RGB"), ref.crop.size)
 
 
 def _key_light(rel_x: np.ndarray, rel_y: np.ndarray, style: Style) -> np.ndarray:
