@@ -215,3 +215,20 @@ async def test_the_key_reaches_no_log_exception_or_repr(caplog):
     assert texts and all(KEY not in text for text in texts)
     assert KEY not in caplog.text
     assert "***" in texts[1]  # an echoed key is masked in the excerpt
+
+
+async def test_a_face_is_encoded_once_and_sent_identically():
+    script = Script(ok_reply([jpeg(), jpeg()]))
+    async with client_for(script) as client:
+        for seed in (1, 2, 3):
+            await client.generate(PARAMS.model_copy(update={"seed": seed}), FACE)
+        with pytest.raises(InvalidRequest, match="inputImages"):
+            await client.generate(PARAMS, FACE[:-300])
+    assert len(script.bodies) == 3
+    assert len({body["inputImages"][0] for body in script.bodies}) == 1
+    assert [body["seed"] for body in script.bodies] == [1, 2, 3]
+
+
+def test_an_empty_key_is_refused_up_front():
+    with pytest.raises(InvalidRequest, match="apiKey"):
+        HeadshotClient("http://api.test", "  ")
