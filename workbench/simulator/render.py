@@ -46,6 +46,8 @@ JPEG_COMMENT = "headshot-workbench simulator — not a generated portrait".encod
 _CROP_LEFT, _CROP_RIGHT, _CROP_TOP, _CROP_BOTTOM = 1.25, 1.25, 1.3, 2.6
 # The person is kept at no more than this face width (px) before it is scaled into the frame.
 _REFERENCE_FACE_PX = 200
+# Masks are smooth: they are computed this many pixels wide and scaled up.
+_MASK_WIDTH = 96
 # At identity 0 the inside of the face keeps only this much detail (face width in px), the
 # head's outline a little more; the anonymous sitter's painted features do the rest.
 _ANONYMOUS_FACE_PX = 8.0
@@ -203,12 +205,33 @@ def _find_face(image: Image.Image) -> _FaceFound | None:
     )
 
 
+# Where the face is in each photo, by SHA-256: a few floats per face, kept for many more faces
+# than the prepared crops, so a panel larger than the crop cache never runs dlib twice per face.
+_GEOMETRY: OrderedDict[bytes, _FaceFound | None] = OrderedDict()
+_GEOMETRY_MAX = 4096
+_GEOMETRY_LOCK = threading.Lock()
+
+
+def _located_face(digest: bytes, image: Image.Image) -> _FaceFound | None:
+    with _GEOMETRY_LOCK:
+        if digest in _GEOMETRY:
+            _GEOMETRY.move_to_end(digest)
+            return _GEOMETRY[digest]
+    found = _find_face(image)
+    with _GEOMETRY_LOCK:
+        _GEOMETRY[digest] = found
+        while len(_GEOMETRY) > _GEOMETRY_MAX:
+            _GEOMETRY.popitem(last=False)
+    return found
+
+
 @lru_cache(maxsize=32)
 def _reference(face_jpeg: bytes) -> _Reference:
+    digest = hashlib.sha256(face_jpeg).digest()
     with Image.open(io.BytesIO(face_jpeg)) as opened:
         opened.draft("RGB", (1600, 1600))  # decode big photos at a reduced DCT scale
         image = ImageOps.exif_transpose(opened).convert("RGB")
-    found = _find_face(image)
+    found = _located_face(digest, image)
     if found is None:
         # No detectable face (a profile, a drawing): assume a centred head-and-shoulders shot.
         cx, cy, fw = image.width / 2, image.height * 0.42, 0.4 * min(image.size)
@@ -235,30 +258,9 @@ def _reference(face_jpeg: bytes) -> _Reference:
     canvas.paste(image.resize(inner_size, Image.BICUBIC, box=inside), inside_px[:2])
 
     fx, fy, fwk = (cx - left) * k, (cy - top) * k, fw * k
-    alpha = Image.new("L", size, 0)
-    draw = ImageDraw.Draw(alpha)
-    # Head with hair, then shoulders; the crop's bottom edge fades like a vignetted bust.
-    draw.ellipse((fx - 0.88 * fwk, fy - 1.22 * fwk, fx + 0.88 * fwk, fy + 1.0 * fwk), fill=255)
-    draw.ellipse((fx - 1.25 * fwk, fy + 0.7 * fwk, fx + 1.25 * fwk, fy + 3.9 * fwk), fill=255)
-    draw.rectangle((fx - 0.45 * fwk, fy + 0.5 * fwk, fx + 0.45 * fwk, fy + 1.2 * fwk), fill=255)
-    inside_mask = Image.new("L", size, 0)
-    # Inset so the feathered edge has faded out before the photo ends (the canvas beyond it is a
-    # flat fill), and before the crop's bottom.
-    inset = 0.25 * fwk
-    ImageDraw.Draw(inside_mask).rectangle(
-        (
-            inside_px[0] + inset,
-            inside_px[1] + inset,
-            inside_px[2] - inset,
-            min(inside_px[3], size[1]) - inset,
-        ),
-        fill=255,
-    )
-    feather = ImageFilter.GaussianBlur(0.12 * fwk)
-    alpha = ImageChops.multiply(alpha.filter(feather), inside_mask.filter(feather))
-    alpha = ImageChops.multiply(alpha, _photo_backdrop_key(canvas, inside_px, fx, fy, fwk))
+    alpha = _person_mask(canvas, inside_px, fx, fy, fwk)
     return _Reference(
-        digest=hashlib.sha256(face_jpeg).digest(),
+        digest=digest,
         crop=canvas,
         alpha=alpha,
         face_x=fx,
@@ -268,8 +270,43 @@ def _reference(face_jpeg: bytes) -> _Reference:
     )
 
 
-def _photo_backdrop_key(
+def _person_mask(
     crop: Image.Image, inside: tuple[int, int, int, int], fx: float, fy: float, fw: float
+) -> Image.Image:
+    """The soft head-and-shoulders mask of the crop, computed on a small grid (it is smooth) and
+    scaled up: head and hair, shoulders, faded before the photo's edges, and with the photo's
+    own backdrop keyed out around the head.
+    """
+    s = _MASK_WIDTH / crop.width
+    w, h = _MASK_WIDTH, max(2, round(crop.height * s))
+    fx, fy, fw = fx * s, fy * s, fw * s
+    shape = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(shape)
+    # Head with hair, then shoulders; the bottom fades like a vignetted bust.
+    draw.ellipse((fx - 0.88 * fw, fy - 1.22 * fw, fx + 0.88 * fw, fy + 1.0 * fw), fill=255)
+    draw.ellipse((fx - 1.25 * fw, fy + 0.7 * fw, fx + 1.25 * fw, fy + 3.9 * fw), fill=255)
+    draw.rectangle((fx - 0.45 * fw, fy + 0.5 * fw, fx + 0.45 * fw, fy + 1.2 * fw), fill=255)
+    # Inset so the feathered edge has faded out before the photo ends (the canvas beyond it is a
+    # flat fill), and before the crop's bottom.
+    inset = 0.25 * fw
+    photo = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(photo).rectangle(
+        (
+            inside[0] * s + inset,
+            inside[1] * s + inset,
+            inside[2] * s - inset,
+            min(inside[3] * s, h) - inset,
+        ),
+        fill=255,
+    )
+    feather = ImageFilter.GaussianBlur(0.12 * fw)
+    mask = ImageChops.multiply(shape.filter(feather), photo.filter(feather))
+    key = _photo_backdrop_key(crop.resize((w, h), Image.BILINEAR), inside, s, fx, fy, fw)
+    return ImageChops.multiply(mask, key).resize(crop.size, Image.BILINEAR)
+
+
+def _photo_backdrop_key(
+    small: Image.Image, inside: tuple[int, int, int, int], s: float, fx: float, fy: float, fw: float
 ) -> Image.Image:
     """A mask that drops the photo's own backdrop around the head (the flag behind an official
     portrait, a studio wall), so the style's backdrop shows there instead.
@@ -278,11 +315,8 @@ def _photo_backdrop_key(
     out only in the ring around the head: the face, the hair next to it and everything below the
     shoulders line are always kept, so a dark suit in front of a dark wall survives.
     """
-    w = 64
-    h = max(2, round(w * crop.height / crop.width))
-    s = w / crop.width
-    small = np.asarray(crop.resize((w, h), Image.BILINEAR), dtype=np.float32)
-    fx, fy, fw = fx * s, fy * s, fw * s
+    w, h = small.size
+    pixels = np.asarray(small, dtype=np.float32)
     yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
     in_photo = (
         (xx >= inside[0] * s + 1)
@@ -292,16 +326,19 @@ def _photo_backdrop_key(
     )
     above = (yy < fy - 0.95 * fw) & (np.abs(xx - fx) > 0.75 * fw)
     beside = (yy < fy + 0.3 * fw) & (np.abs(xx - fx) > 1.1 * fw)
-    samples = small[(above | beside) & in_photo]
+    samples = pixels[(above | beside) & in_photo]
     if len(samples) < 16:
-        return Image.new("L", crop.size, 255)
+        return Image.new("L", (w, h), 255)
     samples = samples[np.linspace(0, len(samples) - 1, min(128, len(samples))).astype(int)]
-    distance = np.sqrt(((small[:, :, None, :] - samples[None, None]) ** 2).sum(-1)).min(-1)
+    flat = pixels.reshape(-1, 3)
+    # Squared distances to every sample at once: |a|² + |b|² - 2 a·b.
+    squared = (flat**2).sum(1)[:, None] + (samples**2).sum(1)[None, :] - 2.0 * flat @ samples.T
+    distance = np.sqrt(np.maximum(squared.min(axis=1), 0.0)).reshape(h, w)
     keep = np.clip((distance - 22.0) / 30.0, 0, 1)
     head = ((xx - fx) / (0.62 * fw)) ** 2 + ((yy - (fy - 0.1 * fw)) / (0.9 * fw)) ** 2 < 1
     keep = np.where(head | (yy > fy + 0.55 * fw), 1.0, keep)
     key = Image.fromarray(np.round(keep * 255).astype(np.uint8), "L")
-    return key.filter(ImageFilter.GaussianBlur(0.8)).resize(crop.size, Image.BILINEAR)
+    return key.filter(ImageFilter.GaussianBlur(0.8))
 
 
 def _clamped_box(
