@@ -16,10 +16,7 @@ import base64
 import hashlib
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -34,6 +31,8 @@ from workbench.contract import build_request, check_jpeg, decode_data_uri
 from workbench.layout import DataLayout
 from workbench.panel import Panel
 from workbench.run import SweepRun
+from workbench.simulator import SimulatorConfig
+from workbench.simulator.server import SimulatorProcess
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 
@@ -41,33 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 KEY = "bench-key"
 CONCURRENCIES = (1, 8, 32, 64)
 WIDTH, HEIGHT = 768, 1024
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_simulator(latency_ms: float) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "simulate", "--port", str(port), "--api-key", KEY]
-        + ["--latency-ms", str(latency_ms)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            httpx.get(url + "/_simulator/stats", timeout=1)
-            return process, url
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise SystemExit("the simulator did not start") from None
-            time.sleep(0.1)
 
 
 def data_root(base: Path, name: str) -> DataLayout:
@@ -91,71 +63,17 @@ def sweep_for(requests: int, concurrency: int) -> Sweep:
     )
 
 
-class ShardedTransport(httpx.AsyncBaseTransport):
-    """An experiment, not the client's default: several small httpcore pools instead of one.
-
-    httpcore's pool scans every connection for every queued request on each request start and
-    finish (O(C^2) per wave); pools of 8 keep that scan short.
-    """
-
-    def __init__(self, connections: int, per_pool: int = 8):
-        count = max(1, -(-connections // per_pool))
-        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
-        self._pools = [httpx.AsyncHTTPTransport(limits=limits) for _ in range(count)]
-        self._busy = [0] * count
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        index = min(range(len(self._pools)), key=self._busy.__getitem__)
-        self._busy[index] += 1
-        try:
-            response = await self._pools[index].handle_async_request(request)
-        except BaseException:
-            self._busy[index] -= 1
-            raise
-        return httpx.Response(
-            response.status_code,
-            headers=response.headers,
-            stream=_Release(response.stream, lambda: self._release(index)),
-            extensions=response.extensions,
-        )
-
-    def _release(self, index: int) -> None:
-        self._busy[index] -= 1
-
-    async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
-
-
-class _Release(httpx.AsyncByteStream):
-    def __init__(self, stream, on_close):
-        self._stream, self._on_close, self._closed = stream, on_close, False
-
-    async def __aiter__(self):
-        async for chunk in self._stream:
-            yield chunk
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._on_close()
-        await self._stream.aclose()
-
-
 def cpu_seconds(pid: int) -> float:
     """User + system CPU of a process, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_sweep(
-    layout: DataLayout, sweep: Sweep, url: str, sharded: bool = False
-) -> tuple[float, float, int]:
+async def run_sweep(layout: DataLayout, sweep: Sweep, url: str) -> tuple[float, float, int]:
     run = SweepRun.prepare(sweep, layout)
     retry = RetryPolicy(attempts=1, timeout=60)
-    transport = ShardedTransport(sweep.concurrency) if sharded else None
     async with HeadshotClient(
-        url, KEY, max_concurrency=sweep.concurrency, timeout=60, retry=retry, transport=transport
+        url, KEY, max_concurrency=sweep.concurrency, timeout=60, retry=retry
     ) as client:
         cpu, wall = time.process_time(), time.perf_counter()
         summary = await run.execute(client)
@@ -166,16 +84,14 @@ async def run_sweep(
 
 
 def throughput(
-    base: Path, url: str, simulator_pid: int, latency_ms: float, waves: int, sharded: bool
+    base: Path, url: str, simulator_pid: int, latency_ms: float, waves: int
 ) -> list[dict]:
     results = []
     for concurrency in CONCURRENCIES:
         requests = concurrency * waves
-        layout = data_root(base, f"c{concurrency}-{'sharded' if sharded else 'one-pool'}")
+        layout = data_root(base, f"c{concurrency}")
         server_cpu = cpu_seconds(simulator_pid)
-        wall, cpu, images = asyncio.run(
-            run_sweep(layout, sweep_for(requests, concurrency), url, sharded)
-        )
+        wall, cpu, images = asyncio.run(run_sweep(layout, sweep_for(requests, concurrency), url))
         server_cpu = cpu_seconds(simulator_pid) - server_cpu
         limit = concurrency / (latency_ms / 1000)
         rate = images / wall
@@ -269,19 +185,15 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=8, help="Requests per run = C x waves.")
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
-    process, url = start_simulator(args.latency_ms)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bench-sweep-") as tmp:
-            base = Path(tmp)
-            most = max(CONCURRENCIES) * args.waves
-            # Fill the simulator's render cache first: the renderer is not what is measured.
-            asyncio.run(run_sweep(data_root(base, "warm"), sweep_for(most, 4), url))
-            runs = throughput(base, url, process.pid, args.latency_ms, args.waves, False)
-            sharded = throughput(base, url, process.pid, args.latency_ms, args.waves, True)
-            cost = per_image_cost(base, url)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    config = SimulatorConfig(api_key=KEY, latency_ms=args.latency_ms)
+    with SimulatorProcess(config) as simulator, tempfile.TemporaryDirectory() as tmp:
+        url = simulator.url
+        base = Path(tmp)
+        most = max(CONCURRENCIES) * args.waves
+        # Fill the simulator's render cache first: the renderer is not what is measured.
+        asyncio.run(run_sweep(data_root(base, "warm"), sweep_for(most, 4), url))
+        runs = throughput(base, url, simulator.pid, args.latency_ms, args.waves)
+        cost = per_image_cost(base, url)
     result = {
         "benchmark": "sweep",
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -289,7 +201,6 @@ def main() -> None:
         "latency_ms": args.latency_ms,
         "size": f"{WIDTH}x{HEIGHT}",
         "throughput": runs,
-        "throughput_with_sharded_pools_experiment": sharded,
         "goal_ratio_to_limit": 0.9,
         "client_cost_per_image": cost,
     }

@@ -121,6 +121,10 @@ class SimulatorProcess:
     def api_key(self) -> str:
         return self.config.api_key
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
     def __repr__(self) -> str:
         return f"SimulatorProcess(url={self.url!r})"
 
