@@ -196,6 +196,18 @@ def test_remove_rows_rewrites_only_the_parts_that_hold_them(catalogue):
     assert catalogue.remove_rows(pc.field("face_id") == "ann") == 0
 
 
+def test_remove_rows_clears_a_replaced_part_left_by_a_crash(catalogue):
+    part = catalogue.append([make_row(0, face="ann"), make_row(1, face="bob")])
+    # A rewrite died after writing its replacement but before deleting the old part, which
+    # still holds ann's row: readers skip it, and the next removal must delete it.
+    kept = catalogue.table().filter(pc.field("face_id") == "bob")
+    catalogue._write_part(kept, "merged-", replaces=[part.name])
+    assert part.exists() and sorted(catalogue.runs()["face_id"]) == ["bob"]
+    assert catalogue.remove_rows(pc.field("face_id") == "ann") == 0
+    assert not part.exists()
+    assert not any(b"annannann" in path.read_bytes() for path in catalogue.runs_dir.iterdir())
+
+
 def test_the_schema_is_documented_and_matches_the_row_record():
     text = DOCS.read_text()
     for field in SCHEMA:

@@ -220,6 +220,9 @@ class Catalogue:
         only the parts that hold any; returns how many rows went."""
         removed = 0
         with self._rewrite_lock():
+            # A rewrite that crashed earlier may have left a replaced part (still holding the
+            # rows an erase wants gone) on disk; readers skip it, but it must not linger.
+            self._clear_leftovers()
             for name in self._snapshot().live:
                 table = self._read_parts([name])
                 keep = table.filter(~predicate)
