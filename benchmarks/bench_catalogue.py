@@ -10,7 +10,6 @@ The 1M-row catalogue is synthetic but shaped like a real one (200 prompts x 500 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from report import emit  # benchmarks/report.py, beside this script
 
 from workbench.catalogue import SCHEMA, SCHEMA_VERSION, Catalogue, CatalogueRow
 
@@ -169,11 +169,7 @@ def main() -> None:
             "duckdb_one_prompt_seed_ms": duckdb_compacted_ms,
         },
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from report import emit  # benchmarks/report.py, beside this script
 
 from workbench.catalogue import Catalogue, CatalogueRow
 from workbench.client import HeadshotClient, RetryPolicy
@@ -204,11 +205,7 @@ def main() -> None:
         "goal_ratio_to_limit": 0.9,
         "client_cost_per_image": cost,
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    emit(result, args.out)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,8 @@ from click.testing import CliRunner
 
 from workbench.catalogue import Catalogue
 from workbench.cli import main
+from workbench.simulator import SimulatorConfig
+from workbench.simulator.server import SimulatorProcess
 
 # The `panel_layout` fixture: a data root with a two-face panel.
 pytest_plugins = ["sweep_fixtures"]
@@ -113,36 +114,11 @@ def test_unknown_face_is_reported_before_anything_is_sent(panel_layout, tmp_path
 KEY = "cli-sweep-key-77d1"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def slow_simulator():
     """`workbench simulate` in its own process, 150 ms per request."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "workbench", "simulate", "--port", str(port)]
-        + ["--api-key", KEY, "--latency-ms", "150"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/_simulator/stats", timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("the simulator did not start") from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with SimulatorProcess(SimulatorConfig(api_key=KEY, latency_ms=150)) as simulator:
+        yield simulator.url
 
 
 def requests_seen(url: str) -> int:
