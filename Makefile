@@ -28,6 +28,8 @@ format: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_simulator.py
+	$(BIN)/python benchmarks/bench_sweep.py
+	$(BIN)/python benchmarks/bench_catalogue.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
