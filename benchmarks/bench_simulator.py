@@ -6,23 +6,25 @@ person layers) are cold for every new (face, prompt, seed): "first sample" is th
 style never seen with that face, "later samples" what samples 2…n of a request cost, and
 "requests of 4" the mix a sweep with sampleNumber 4 sees. Over HTTP: requests of 4 one after
 another, then 4 at a time (the simulator renders in a thread pool; Pillow releases the GIL).
-Run: `python benchmarks/bench_simulator.py` (about 20 s).
+Run: `.venv/bin/python benchmarks/bench_simulator.py [--out FILE]` (about 20 s).
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import io
 import itertools
-import json
 import os
 import platform
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from matplotlib import cbook
 from PIL import Image, ImageOps
+from report import emit  # benchmarks/report.py, beside this script
 
 from workbench.contract import ENDPOINT, PortraitParams
 from workbench.simulator.render import render_portrait
@@ -132,6 +134,9 @@ def bench_http(photos: list[bytes]) -> dict[str, float] | dict[str, str]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
+    args = parser.parse_args()
     photos = faces()
     result: dict[str, object] = {
         "benchmark": "simulator",
@@ -143,7 +148,7 @@ def main() -> None:
     }
     result.update(bench_render(photos))
     result.update(bench_http(photos))
-    print(json.dumps({k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}))
+    emit({k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}, args.out)
 
 
 if __name__ == "__main__":
