@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import click
@@ -59,7 +60,7 @@ def command(layout: DataLayout, spec: str | None) -> None:
     click.echo(f"catalogue: {_shown(layout.catalogue)}  (Parquet; `workbench catalogue stats`)")
     click.echo("read it with pandas:")
     click.echo(
-        f"  python -c \"import pandas as pd; df = pd.read_parquet('{_shown(runs)}'); "
+        f"  {_shown(Path(sys.executable))} -c \"import pandas as pd; df = pd.read_parquet('{_shown(runs)}'); "
         "print(df.groupby(['prompt', 'seed']).status.value_counts())\""
     )
 
