@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from workbench.balance import format_balance, panel_balance
 from workbench.erase import erase_face
 from workbench.layout import DataLayout
 from workbench.panel import (
@@ -101,6 +102,13 @@ def list_faces(layout: DataLayout, order_by: tuple[str, ...]) -> None:
         return
     click.echo(_table(faces))
     click.echo(f"{len(faces)} face(s) in {panel.root}")
+
+
+@command.command("balance")
+@click.pass_obj
+def balance(layout: DataLayout) -> None:
+    """How varied the panel is, attribute by attribute, and the gaps to fill."""
+    click.echo(format_balance(panel_balance(Panel(layout).faces())))
 
 
 @command.command("set")
