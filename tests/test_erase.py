@@ -16,6 +16,7 @@ from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
 from workbench.store import ImageStore
+from workbench.sweep import Sweep
 
 
 def _generated_from(face_jpeg: bytes, seed: int) -> bytes:
@@ -115,6 +116,23 @@ def test_erase_leaves_no_trace_of_the_person(layout, world):
     assert all(ImageStore(layout).has(h) for h in astronaut_images)
     runs = Catalogue(layout.catalogue).runs()
     assert set(runs["face_id"]) == {"astronaut"} and len(runs) == 4
+
+
+def test_sweep_records_that_name_the_person_are_rewritten(layout, world):
+    catalogue = Catalogue(layout.catalogue)
+    named = Sweep.build(prompts=["studio"], seeds="1-3", faces=["hopper", "astronaut"])
+    everyone = Sweep.build(prompts=["office"], seeds="4-5", faces="all")
+    catalogue.record_sweep("named", named.to_toml())
+    catalogue.record_sweep("everyone", everyone.to_toml())
+    untouched = (layout.catalogue / "sweeps" / "everyone.toml").read_bytes()
+
+    report = erase_face(layout, "hopper")
+
+    assert report.sweep_records == 1
+    assert "1 sweep record(s) rewritten" in report.summary()
+    assert Sweep.load(layout.catalogue / "sweeps" / "named.toml").faces == ["astronaut"]
+    assert (layout.catalogue / "sweeps" / "everyone.toml").read_bytes() == untouched
+    assert not any(b"hopper" in path.read_bytes() for path in _every_file(layout.catalogue))
 
 
 def test_an_image_another_face_still_uses_is_kept(layout, world):

@@ -196,6 +196,11 @@ class Catalogue:
         os.replace(tmp, path)
         return path
 
+    def sweep_records(self) -> list[Path]:
+        """The recorded specs of past sweep runs (`<sweep id>.toml`)."""
+        folder = self.path / SWEEPS
+        return sorted(folder.glob("*.toml")) if folder.exists() else []
+
     def compact(self, small_part_rows: int = SMALL_PART_ROWS) -> CompactResult:
         """Merge small parts into one, atomically; safe beside readers and appending writers."""
         with self._rewrite_lock():

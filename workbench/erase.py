@@ -18,6 +18,7 @@ from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import Panel
 from workbench.store import ImageStore
+from workbench.sweep import Sweep
 
 
 @dataclass(frozen=True)
@@ -31,12 +32,16 @@ class EraseReport:
     catalogue_rows: int = 0
     # Images this person's rows pointed at that another face's rows still use: kept.
     images_kept: int = 0
+    # Recorded sweep specs that named the face id (a name is personal data too): rewritten.
+    sweep_records: int = 0
 
     def summary(self) -> str:
         text = (
             f"erased {self.face_id}: {self.faces} face, {self.images} image(s), "
             f"{self.thumbnails} thumbnail(s), {self.catalogue_rows} catalogue row(s)"
         )
+        if self.sweep_records:
+            text += f", {self.sweep_records} sweep record(s) rewritten without the id"
         if self.images_kept:
             text += f"; kept {self.images_kept} image(s) that other faces' rows also use"
         return text
@@ -75,6 +80,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     deleted = sum(store.delete(image_hash) for image_hash in sorted(theirs - shared))
     thumbnails = thumbnails_before - _count_files(layout.thumbnails)
     rows = catalogue.remove_rows(person)
+    records = _scrub_sweep_records(catalogue, face_id)
     faces = 0
     if face is not None:
         panel.remove(face_id)
@@ -86,7 +92,22 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         thumbnails=thumbnails,
         catalogue_rows=rows,
         images_kept=len(shared),
+        sweep_records=records,
     )
+
+
+def _scrub_sweep_records(catalogue: Catalogue, face_id: str) -> int:
+    """Drop the id from every recorded sweep spec that lists it by name."""
+    rewritten = 0
+    for record in sorted(catalogue.sweep_records()):
+        sweep = Sweep.load(record)
+        if isinstance(sweep.faces, list) and face_id in sweep.faces:
+            others = [other for other in sweep.faces if other != face_id]
+            catalogue.record_sweep(
+                record.stem, sweep.model_copy(update={"faces": others}).to_toml()
+            )
+            rewritten += 1
+    return rewritten
 
 
 def _count_files(root: Path) -> int:
