@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -133,6 +134,25 @@ def test_sweep_records_that_name_the_person_are_rewritten(layout, world):
     assert Sweep.load(layout.catalogue / "sweeps" / "named.toml").faces == ["astronaut"]
     assert (layout.catalogue / "sweeps" / "everyone.toml").read_bytes() == untouched
     assert not any(b"hopper" in path.read_bytes() for path in _every_file(layout.catalogue))
+
+
+def test_unlogged_images_of_killed_runs_are_cleared_but_a_running_sweeps_are_not(
+    layout, world, hopper_jpeg
+):
+    store = ImageStore(layout)
+    killed = store.put(_generated_from(hopper_jpeg, 500))  # stored, then the run was killed
+    running = store.put(_generated_from(hopper_jpeg, 501))  # a live sweep, row not yet flushed
+    stale_tmp = killed.path.with_name(killed.path.name + ".123-abcd.tmp")
+    stale_tmp.write_bytes(_generated_from(hopper_jpeg, 502))
+    an_hour_ago = time.time() - 3600
+    for path in (killed.path, stale_tmp):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+
+    report = erase_face(layout, "hopper")
+
+    assert report.unlogged == 2 and "2 unlogged file(s)" in report.summary()
+    assert not killed.path.exists() and not stale_tmp.exists()
+    assert running.path.exists()
 
 
 def test_an_image_another_face_still_uses_is_kept(layout, world):

@@ -20,6 +20,10 @@ from workbench.panel import Panel
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 
+# A running sweep logs what it stored within a second or so (run.FLUSH_SECONDS); an image
+# still unlogged after this long belongs to a run that was killed.
+UNLOGGED_AFTER_S = 60.0
+
 
 @dataclass(frozen=True)
 class EraseReport:
@@ -32,6 +36,9 @@ class EraseReport:
     catalogue_rows: int = 0
     # Images this person's rows pointed at that another face's rows still use: kept.
     images_kept: int = 0
+    # Images no catalogue row names (a run killed between storing and logging them) and
+    # temp files of killed writers: nobody can say whose they are, so erase clears them all.
+    unlogged: int = 0
     # Recorded sweep specs that named the face id (a name is personal data too): rewritten.
     sweep_records: int = 0
 
@@ -40,6 +47,8 @@ class EraseReport:
             f"erased {self.face_id}: {self.faces} face, {self.images} image(s), "
             f"{self.thumbnails} thumbnail(s), {self.catalogue_rows} catalogue row(s)"
         )
+        if self.unlogged:
+            text += f", {self.unlogged} unlogged file(s) from interrupted runs"
         if self.sweep_records:
             text += f", {self.sweep_records} sweep record(s) rewritten without the id"
         if self.images_kept:
@@ -81,6 +90,8 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     thumbnails = thumbnails_before - _count_files(layout.thumbnails)
     rows = catalogue.remove_rows(person)
     records = _scrub_sweep_records(catalogue, face_id)
+    logged = set(table.filter(pc.field("image_hash").is_valid())["image_hash"].to_pylist())
+    unlogged = _remove_unlogged(store, logged)
     faces = 0
     if face is not None:
         panel.remove(face_id)
@@ -93,7 +104,23 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         catalogue_rows=rows,
         images_kept=len(shared),
         sweep_records=records,
+        unlogged=unlogged,
     )
+
+
+def _remove_unlogged(store: ImageStore, logged: set[str]) -> int:
+    """Images no row names, older than a running sweep's unflushed ones could be."""
+    removed = store.remove_stale_temp_files(UNLOGGED_AFTER_S)
+    for image_hash in store.hashes():
+        if image_hash in logged:
+            continue
+        try:
+            old = store.age_s(image_hash) > UNLOGGED_AFTER_S
+        except FileNotFoundError:
+            continue
+        if old:
+            removed += store.delete(image_hash)
+    return removed
 
 
 def _scrub_sweep_records(catalogue: Catalogue, face_id: str) -> int:

@@ -12,6 +12,7 @@ import hashlib
 import io
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +87,27 @@ class ImageStore:
             if shard.is_dir()
             for path in shard.glob("*.jpg")
         )
+
+    def age_s(self, image_hash: str) -> float:
+        """Seconds since the image was written."""
+        return time.time() - self.path(image_hash).stat().st_mtime
+
+    def remove_stale_temp_files(self, older_than_s: float) -> int:
+        """Delete temp files a killed writer left in the store or thumbnails; returns the count.
+
+        A live write holds its temp file for milliseconds, so an old one is always a leftover.
+        """
+        removed = 0
+        cutoff = time.time() - older_than_s
+        for root in (self.root, self.thumbnails):
+            for path in root.glob(f"*/*{TMP_SUFFIX}") if root.exists() else ():
+                try:
+                    if path.stat().st_mtime < cutoff:
+                        path.unlink()
+                        removed += 1
+                except FileNotFoundError:
+                    pass
+        return removed
 
     def thumbnail(self, image_hash: str, size: int = THUMBNAIL_SIZE) -> Path:
         """A JPEG at most `size` pixels on its longer side, made once and then served from disk."""
