@@ -210,3 +210,12 @@ async def test_the_key_appears_in_no_log_exception_or_file(tmp_path, caplog, hop
     for text in [*texts, caplog.text]:
         assert secret not in text
     assert secret.encode() not in written
+
+
+def test_the_sync_wrapper_serves_scripts(simulator, hopper_jpeg):
+    from workbench.client import SyncHeadshotClient
+
+    client = SyncHeadshotClient(simulator.url, simulator.api_key, retry=FAST)
+    result = client.generate(PARAMS, hopper_jpeg)
+    assert len(result.images) == 2 and result.seed == PARAMS.seed
+    assert simulator.api_key not in repr(client)
