@@ -168,7 +168,13 @@ SEEDS = (1, 2, 3, 4)
 
 
 def test_black_and_white_has_no_colour(hopper_jpeg):
-    for prompt in ("black and white studio portrait", "b&w headshot", "monochrome, office"):
+    prompts = (
+        "black and white studio portrait",
+        "b&w headshot",
+        "monochrome, office",
+        "film noir portrait, black and white",  # "film" means vintage, not sepia
+    )
+    for prompt in prompts:
         for seed in SEEDS[:2]:
             hsv = np.asarray(
                 Image.open(io.BytesIO(render(hopper_jpeg, prompt, seed))).convert("HSV")

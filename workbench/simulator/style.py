@@ -229,7 +229,7 @@ def style_for(prompt: str, seed: int) -> Style:
         fade, grain = between(0.08, 0.16), between(5.0, 9.0)
         saturation, temperature = saturation * 0.7, max(temperature, between(0.15, 0.35))
         contrast -= 0.1
-    if sepia or (vintage and monochrome):
+    if sepia:
         monochrome, tone = True, (1.1, 0.98, 0.78)
     elif monochrome:
         # Silver prints: slightly cold or slightly warm, never coloured.
