@@ -9,10 +9,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from workbench.client import HeadshotClient
 from workbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from workbench.simulator import SimulatorConfig
 
 URL_ENV = "HEADSHOT_API_URL"
 KEY_ENV = "HEADSHOT_API_KEY"
@@ -40,7 +43,7 @@ class Backend:
 
 
 @contextmanager
-def open_backend(simulator_config=None) -> Iterator[Backend]:
+def open_backend(simulator_config: SimulatorConfig | None = None) -> Iterator[Backend]:
     """The configured backend for the duration of the block.
 
     `simulator_config` (a `SimulatorConfig`) tunes the embedded simulator; ignored for remote.

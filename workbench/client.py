@@ -23,6 +23,7 @@ import stamina
 
 from workbench.contract import (
     ENDPOINT,
+    SEED_HEADER,
     PortraitParams,
     build_request,
     check_jpeg,
@@ -47,8 +48,6 @@ FACE_CACHE_SIZE = 64
 # Connections per httpx pool. httpcore scans every connection of a pool for each queued request,
 # so one pool of 64 spends more CPU per image than the image itself; pools of 8 keep it flat.
 POOL_SIZE = 8
-# The simulator reports the seed it actually used for seed -1; the real API may not.
-SEED_HEADER = "X-Seed"
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ from pydantic import (
 from workbench.errors import InvalidRequest, MalformedReply
 
 ENDPOINT = "/api/generate-portrait"
+# Not in the provider's contract: the simulator names the seed it picked for seed -1 here, and
+# the client records it where a reply carries it.
+SEED_HEADER = "X-Seed"
 SEED_RANDOM = -1
 SEED_MAX = 2_147_483_647
 SIZE_MIN = 512

@@ -23,10 +23,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from workbench.client import SEED_HEADER
 from workbench.contract import (
     ENDPOINT,
     JPEG_DATA_URI_PREFIX,
+    SEED_HEADER,
     SEED_MAX,
     ErrorBody,
     PortraitParams,
