@@ -125,6 +125,21 @@ async def test_budget_cap_holds_exactly_under_concurrency(
     assert len(files_under(panel_layout.images)) == images
 
 
+async def test_time_estimates_learn_from_past_runs(panel_layout, simulator):
+    sweep = small_sweep(seeds="1-4")
+    fresh = SweepRun.prepare(sweep, panel_layout)
+    assert fresh.estimated_latency("simulator") == (0.25, "assumed: no past runs to measure")
+    assert fresh.capped_by_budget is False
+    await execute(small_sweep(seeds="1-2"), panel_layout, client(simulator))
+    latencies = Catalogue(panel_layout.catalogue).runs().query("sample_index == 0")["latency_ms"]
+
+    seconds, basis = SweepRun.prepare(sweep, panel_layout).estimated_latency("simulator")
+
+    assert seconds == pytest.approx(latencies.median() / 1000)
+    assert basis == f"median of {len(latencies)} past requests"
+    assert SweepRun.prepare(small_sweep(seeds="5-9", max_images=4), panel_layout).capped_by_budget
+
+
 async def test_a_refused_key_stops_the_sweep_at_once(panel_layout, simulator):
     sweep = small_sweep(seeds="1-25", concurrency=4)  # 100 cells
     before = simulator.stats.requests

@@ -30,6 +30,8 @@ from workbench.sweep import Cell, Plan, Sweep, plan
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 512
 ERROR_CHARS = 300
+# Without past runs to measure, assume this per request (the provider publishes no latency).
+ASSUMED_LATENCY_S = {"simulator": 0.25, "remote": 20.0}
 # Failures the API refused outright were not billed, so their budget reservation is given back;
 # a timeout or a malformed reply may have been, so theirs is kept.
 _NOT_BILLED = (InvalidRequest, AuthError, OutOfCredits, RateLimited)
@@ -193,6 +195,24 @@ class SweepRun:
                 budget -= cell.images
                 chosen.append(cell)
         return chosen
+
+    @property
+    def capped_by_budget(self) -> bool:
+        """Whether max_images leaves some pending cells unsent."""
+        return self.pending_requests < len(self.pending)
+
+    def estimated_latency(self, backend_kind: str) -> tuple[float, str]:
+        """Seconds per request: the median of past successful ones on this kind of backend,
+        else an assumption; and a few words saying which."""
+        past = self.catalogue.query(
+            "SELECT median(latency_ms) AS ms, count(*) AS n FROM runs "
+            "WHERE backend = ? AND status = 'ok' AND sample_index = 0",
+            [backend_kind],
+        )
+        count = int(past["n"].iloc[0])
+        if count:
+            return float(past["ms"].iloc[0]) / 1000, f"median of {count} past requests"
+        return ASSUMED_LATENCY_S.get(backend_kind, 20.0), "assumed: no past runs to measure"
 
     def estimated_cost(self) -> float:
         return self.pending_images * self.price_per_image

@@ -11,13 +11,9 @@ import click
 from tqdm import tqdm
 
 from workbench.backend import Backend, open_backend
-from workbench.catalogue import Catalogue
 from workbench.layout import DataLayout
 from workbench.run import Progress, SweepRun, SweepSummary
 from workbench.sweep import Sweep
-
-# Without past runs to measure, assume this per request (the provider publishes no latency).
-ASSUMED_LATENCY_S = {"simulator": 0.25, "remote": 20.0}
 
 
 @click.command("sweep")
@@ -48,7 +44,7 @@ def command(layout: DataLayout, spec: str, dry_run: bool) -> None:
 
 def print_preview(run: SweepRun, backend_kind: str, *, sweep_name: str) -> None:
     """What the sweep will spend, before it spends anything."""
-    latency_s, basis = estimate_latency(run.catalogue, backend_kind)
+    latency_s, basis = run.estimated_latency(backend_kind)
     seconds = run.estimated_seconds(latency_s)
     click.echo(f"sweep {sweep_name!r} on the {backend_kind} backend")
     click.echo(
@@ -56,7 +52,7 @@ def print_preview(run: SweepRun, backend_kind: str, *, sweep_name: str) -> None:
         f"{run.skipped_stored} already stored, skipped"
     )
     capped = ""
-    if run.max_images is not None and run.pending_images < sum(c.images for c in run.pending):
+    if run.capped_by_budget:
         capped = f" (capped by max_images = {run.max_images})"
     click.echo(f"  to send: {run.pending_requests} requests, {run.pending_images} images{capped}")
     click.echo(
@@ -66,19 +62,6 @@ def print_preview(run: SweepRun, backend_kind: str, *, sweep_name: str) -> None:
         f"  estimated time: {_duration(seconds)} at concurrency {run.concurrency} "
         f"({latency_s:.2f} s per request, {basis})"
     )
-
-
-def estimate_latency(catalogue: Catalogue, backend_kind: str) -> tuple[float, str]:
-    """Median latency of past successful requests on this kind of backend, else an assumption."""
-    past = catalogue.query(
-        "SELECT median(latency_ms) AS ms, count(*) AS n FROM runs "
-        "WHERE backend = ? AND status = 'ok' AND sample_index = 0",
-        [backend_kind],
-    )
-    count = int(past["n"].iloc[0])
-    if count:
-        return float(past["ms"].iloc[0]) / 1000, f"median of {count} past requests"
-    return ASSUMED_LATENCY_S.get(backend_kind, 20.0), "assumed: no past runs to measure"
 
 
 def execute_with_progress(run: SweepRun, backend: Backend, **client_options) -> SweepSummary:
