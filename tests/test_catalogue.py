@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from workbench.catalogue import (
     STATUS_FAILED,
     STATUS_OK,
     Catalogue,
+    CatalogueError,
     CatalogueRow,
 )
 
@@ -253,3 +255,27 @@ def test_three_processes_appending_at_once_lose_nothing(catalogue):
     assert len(catalogue.parts()) == 120
     assert catalogue.compact().parts_after == 1
     assert len(catalogue.runs()) == 3000
+
+
+def test_recent_stats_and_sweep_totals_read_back_the_log(catalogue):
+    catalogue.append([make_row(n, prompt="studio") for n in range(3)])
+    catalogue.append([make_row(3, status=STATUS_FAILED), make_row(4, status=STATUS_FAILED)])
+    catalogue.append([replace(make_row(4), sweep_id="s2")])  # the failed cell healed later
+
+    latest = catalogue.recent(2)
+    assert list(latest["request_key"]) == ["key-4", "key-4"]
+    assert list(latest["status"]) == ["failed", "ok"]  # oldest first, as a log reads
+    newest = catalogue.recent(0, status="failed")
+    assert list(newest["request_key"]) == ["key-3", "key-4"]
+    assert list(catalogue.recent(0, prompt="studio")["request_key"]) == ["key-0", "key-1", "key-2"]
+    with pytest.raises(CatalogueError, match="no catalogue column colour"):
+        catalogue.recent(colour="red")
+
+    stats = catalogue.stats()
+    assert (stats.rows, stats.images, stats.failed_rows) == (6, 4, 2)
+    assert stats.cells_still_failing == 1 and stats.sweeps == 2 and stats.prompts == 2
+    assert stats.parts == 3 and stats.size_bytes > 0
+
+    totals = catalogue.sweep_totals().set_index("sweep_id")
+    assert (totals.loc["s1", "images"], totals.loc["s1", "failed"]) == (3, 2)
+    assert totals.loc["s2", "images"] == 1

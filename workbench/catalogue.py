@@ -149,6 +149,21 @@ class CompactResult:
 
 
 @dataclass(frozen=True)
+class CatalogueStats:
+    """Totals over the whole catalogue (what `workbench catalogue stats` prints)."""
+
+    parts: int
+    size_bytes: int
+    rows: int
+    images: int
+    failed_rows: int
+    cells_still_failing: int  # logged as failed and never stored since (seed -1 excluded)
+    sweeps: int
+    prompts: int
+    cost: float
+
+
+@dataclass(frozen=True)
 class _Snapshot:
     """The live parts at one moment (replaced ones dropped), and every name that was listed."""
 
@@ -308,6 +323,64 @@ class Catalogue:
             "SELECT * FROM runs WHERE prompt = ? AND seed = ? "
             "ORDER BY face_id, identity_scale, width, height, sample_index",
             [prompt, seed],
+        )
+
+    def recent(self, count: int = 20, **equal: object) -> pd.DataFrame:
+        """The newest `count` rows (0: all) whose columns equal the given values, oldest first.
+
+        `recent(5, prompt="studio", status="failed")`; None values are ignored.
+        """
+        filters = {column: value for column, value in equal.items() if value is not None}
+        unknown = set(filters) - set(COLUMNS)
+        if unknown:
+            raise CatalogueError(f"no catalogue column {', '.join(sorted(unknown))}")
+        sql = "SELECT * FROM runs"
+        if filters:
+            sql += " WHERE " + " AND ".join(f"{column} = ?" for column in filters)
+        sql += " ORDER BY created_at DESC"
+        if count:
+            sql += f" LIMIT {int(count)}"
+        return self.query(sql, list(filters.values())).iloc[::-1].reset_index(drop=True)
+
+    def stats(self) -> CatalogueStats:
+        parts = self.parts()
+        totals = self.query(
+            """
+            SELECT count(*) AS rows,
+                   count(*) FILTER (WHERE status = 'ok') AS images,
+                   count(*) FILTER (WHERE status = 'failed') AS failed_rows,
+                   count(DISTINCT sweep_id) AS sweeps,
+                   count(DISTINCT prompt) AS prompts,
+                   coalesce(sum(cost), 0) AS cost,
+                   count(DISTINCT request_key) FILTER (
+                       WHERE status = 'failed' AND seed <> -1 AND request_key NOT IN
+                             (SELECT request_key FROM runs WHERE status = 'ok')
+                   ) AS still_failing
+            FROM runs
+            """
+        ).iloc[0]
+        return CatalogueStats(
+            parts=len(parts),
+            size_bytes=sum(part.stat().st_size for part in parts if part.exists()),
+            rows=int(totals["rows"]),
+            images=int(totals["images"]),
+            failed_rows=int(totals["failed_rows"]),
+            cells_still_failing=int(totals["still_failing"]),
+            sweeps=int(totals["sweeps"]),
+            prompts=int(totals["prompts"]),
+            cost=float(totals["cost"]),
+        )
+
+    def sweep_totals(self) -> pd.DataFrame:
+        """One row per sweep run: backend, start, images stored, cells failed, cost."""
+        return self.query(
+            """
+            SELECT sweep_id, any_value(backend) AS backend, min(created_at) AS started,
+                   count(*) FILTER (WHERE status = 'ok') AS images,
+                   count(*) FILTER (WHERE status = 'failed') AS failed,
+                   round(sum(cost), 2) AS cost
+            FROM runs GROUP BY sweep_id ORDER BY started
+            """
         )
 
     def parts(self) -> list[Path]:

@@ -57,17 +57,9 @@ def show(
     as_json: bool,
 ) -> None:
     """Show the most recent rows, newest last."""
-    filters = {"sweep_id": sweep_id, "prompt": prompt, "seed": seed, "face_id": face_id}
-    filters["status"] = status
-    where = [f"{column} = ?" for column, value in filters.items() if value is not None]
-    params = [value for value in filters.values() if value is not None]
-    sql = "SELECT * FROM runs"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at DESC"
-    if count:
-        sql += f" LIMIT {int(count)}"
-    rows = Catalogue(layout.catalogue).query(sql, params).iloc[::-1]
+    rows = Catalogue(layout.catalogue).recent(
+        count, sweep_id=sweep_id, prompt=prompt, seed=seed, face_id=face_id, status=status
+    )
     if rows.empty:
         click.echo("no rows")
         return
@@ -83,44 +75,16 @@ def show(
 def stats(layout: DataLayout) -> None:
     """Totals, and one line per sweep: images stored, cells failed, cost."""
     catalogue = Catalogue(layout.catalogue)
-    parts = catalogue.parts()
-    totals = catalogue.query(
-        """
-        SELECT count(*) AS rows,
-               count(*) FILTER (WHERE status = 'ok') AS images,
-               count(*) FILTER (WHERE status = 'failed') AS failed_rows,
-               count(DISTINCT sweep_id) AS sweeps,
-               count(DISTINCT prompt) AS prompts,
-               coalesce(sum(cost), 0) AS cost
-        FROM runs
-        """
-    )
-    totals = {column: totals[column].iloc[0] for column in totals.columns}
-    # A cell still failing: logged as failed and never stored since.
-    still_failing = catalogue.query(
-        """
-        SELECT count(DISTINCT request_key) AS n FROM runs
-        WHERE status = 'failed' AND seed <> -1 AND request_key NOT IN
-              (SELECT request_key FROM runs WHERE status = 'ok')
-        """
-    )["n"].iloc[0]
-    size = sum(part.stat().st_size for part in parts if part.exists())
-    click.echo(f"catalogue {catalogue.path}: {len(parts)} parts, {size / 1e6:.1f} MB")
+    totals = catalogue.stats()
     click.echo(
-        f"  {int(totals['rows'])} rows: {int(totals['images'])} images, "
-        f"{int(totals['failed_rows'])} failures ({int(still_failing)} cells still failing); "
-        f"{int(totals['sweeps'])} sweeps, {int(totals['prompts'])} prompts; "
-        f"cost {float(totals['cost']):.2f}"
+        f"catalogue {catalogue.path}: {totals.parts} parts, {totals.size_bytes / 1e6:.1f} MB"
     )
-    per_sweep = catalogue.query(
-        """
-        SELECT sweep_id, any_value(backend) AS backend, min(created_at) AS started,
-               count(*) FILTER (WHERE status = 'ok') AS images,
-               count(*) FILTER (WHERE status = 'failed') AS failed,
-               round(sum(cost), 2) AS cost
-        FROM runs GROUP BY sweep_id ORDER BY started
-        """
+    click.echo(
+        f"  {totals.rows} rows: {totals.images} images, {totals.failed_rows} failures "
+        f"({totals.cells_still_failing} cells still failing); {totals.sweeps} sweeps, "
+        f"{totals.prompts} prompts; cost {totals.cost:.2f}"
     )
+    per_sweep = catalogue.sweep_totals()
     if not per_sweep.empty:
         click.echo(per_sweep.to_string(index=False))
 
