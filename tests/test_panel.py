@@ -262,14 +262,14 @@ def test_batch_adds_the_good_and_reports_the_bad(panel, tmp_path, hopper_jpeg, a
 def test_a_failed_manifest_write_leaves_no_jpeg(panel, tmp_path, hopper_jpeg, monkeypatch):
     import workbench.panel as panel_module
 
-    real_write = panel_module._write_atomically
+    real_write = panel_module.write_atomically
 
-    def disk_full_for_manifest(target: Path, data: bytes) -> None:
+    def disk_full_for_manifest(target: Path, data: bytes, **options) -> None:
         if target.name == "manifest.csv":
             raise OSError(28, "No space left on device")
-        real_write(target, data)
+        real_write(target, data, **options)
 
-    monkeypatch.setattr(panel_module, "_write_atomically", disk_full_for_manifest)
+    monkeypatch.setattr(panel_module, "write_atomically", disk_full_for_manifest)
     with pytest.raises(OSError):
         panel.add(write(tmp_path, "hopper.jpg", hopper_jpeg))
     assert stored_files(panel) == []

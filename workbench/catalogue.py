@@ -38,6 +38,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
+from workbench.layout import TMP_SUFFIX, write_atomically
 
 SCHEMA_VERSION = 1
 RUNS = "runs"
@@ -45,7 +46,6 @@ SWEEPS = "sweeps"
 PART_PREFIX = "part-"
 MERGED_PREFIX = "merged-"
 PART_SUFFIX = ".parquet"
-TMP_SUFFIX = ".tmp"
 REPLACES_KEY = b"workbench.replaces"
 LOCK_NAME = ".rewrite.lock"
 OPTIMISTIC_READS = 5
@@ -206,9 +206,7 @@ class Catalogue:
         """Keep the resolved spec of a sweep run, so its seeds and settings can be repeated."""
         path = self.path / SWEEPS / f"{sweep_id}.toml"
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
-        tmp.write_text(spec_toml, encoding="utf-8")
-        os.replace(tmp, path)
+        write_atomically(path, spec_toml.encode("utf-8"))
         return path
 
     def sweep_records(self) -> list[Path]:

@@ -7,9 +7,12 @@ else `./data`. Only `faces/` of the demo panel and `sweeps/` examples are commit
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+# Every temp file the workbench writes ends so; cleanups of crashed writers look for it.
+TMP_SUFFIX = ".tmp"
 DATA_ENV = "WORKBENCH_DATA"
 DEFAULT_DATA = Path("data")
 
@@ -48,3 +51,26 @@ class DataLayout:
     def sweeps(self) -> Path:
         """Sweep specifications (TOML)."""
         return self.root / "sweeps"
+
+
+def write_atomically(target: Path, data: bytes, *, durable: bool = False) -> None:
+    """Write `data` to `target` so that no reader ever sees half of it.
+
+    A unique temp file beside the target (the rename stays on one disk), then a rename; on any
+    failure the temp file goes. `durable` also fsyncs first, for small files whose loss would
+    hurt (the panel); images skip it, being re-requestable and many.
+    """
+    handle, tmp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=TMP_SUFFIX
+    )
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            if durable:
+                out.flush()
+                os.fsync(out.fileno())
+        tmp.replace(target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

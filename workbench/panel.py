@@ -15,7 +15,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -27,7 +26,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from workbench.errors import InputError
-from workbench.layout import DataLayout
+from workbench.layout import DataLayout, write_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -636,7 +635,7 @@ class Panel:
         """JPEG first (temp + rename), then the manifest; undo the JPEG if the manifest fails."""
         self.root.mkdir(parents=True, exist_ok=True)
         target = self.image_path(face)
-        _write_atomically(target, jpeg)
+        write_atomically(target, jpeg, durable=True)
         try:
             self._write_manifest([*self.faces(), face])
         except BaseException:
@@ -686,22 +685,7 @@ class Panel:
         for face in faces:
             writer.writerow(asdict(face))
         self.root.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.manifest_path, buffer.getvalue().encode("utf-8"))
-
-
-def _write_atomically(target: Path, data: bytes) -> None:
-    # The temp file sits beside the target so the rename is atomic and never crosses a disk.
-    handle, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(target)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        write_atomically(self.manifest_path, buffer.getvalue().encode("utf-8"), durable=True)
 
 
 def _duplicate(label: str, existing: Face) -> ImportResult:

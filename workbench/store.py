@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +17,9 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.errors import InputError
-from workbench.layout import DataLayout
+from workbench.layout import TMP_SUFFIX, DataLayout, write_atomically
 
 THUMBNAIL_SIZE = 256
-TMP_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -149,11 +146,4 @@ def _check_hash(image_hash: str) -> None:
 def _write_atomic(path: Path, data: bytes, *, mkdir: bool = True) -> None:
     if mkdir:
         path.parent.mkdir(parents=True, exist_ok=True)
-    # Unique per writer, so two processes storing the same image never share a temp file.
-    tmp = path.with_name(f"{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomically(path, data)
