@@ -7,9 +7,7 @@ catalogue. It sits right of panel, store and catalogue in the data flow and uses
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pyarrow.compute as pc
 
@@ -85,9 +83,10 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     shared = theirs & set(table.filter(~person & images)["image_hash"].to_pylist())
 
     store = ImageStore(layout)
-    thumbnails_before = _count_files(layout.thumbnails)
-    deleted = sum(store.delete(image_hash) for image_hash in sorted(theirs - shared))
-    thumbnails = thumbnails_before - _count_files(layout.thumbnails)
+    thumbnails = deleted = 0
+    for image_hash in sorted(theirs - shared):
+        thumbnails += store.delete_thumbnails(image_hash)
+        deleted += store.delete(image_hash)
     rows = catalogue.remove_rows(person)
     records = _scrub_sweep_records(catalogue, face_id)
     logged = set(table.filter(pc.field("image_hash").is_valid())["image_hash"].to_pylist())
@@ -135,10 +134,3 @@ def _scrub_sweep_records(catalogue: Catalogue, face_id: str) -> int:
             )
             rewritten += 1
     return rewritten
-
-
-def _count_files(root: Path) -> int:
-    # Counting before and after keeps this module out of the store's thumbnail naming.
-    if not root.exists():
-        return 0
-    return sum(len(files) for _, _, files in os.walk(root))

@@ -123,18 +123,22 @@ class ImageStore:
 
     def delete(self, image_hash: str) -> bool:
         """Remove an image and all its cached thumbnails; True if the image was there."""
-        _check_hash(image_hash)
-        existed = False
+        self.delete_thumbnails(image_hash)
         try:
             self.path(image_hash).unlink()
-            existed = True
         except FileNotFoundError:
-            pass
+            return False
+        return True
+
+    def delete_thumbnails(self, image_hash: str) -> int:
+        """Remove every cached thumbnail of an image; returns how many there were."""
+        _check_hash(image_hash)
         shard = self.thumbnails / image_hash[:2]
-        if shard.exists():
-            for thumb in shard.glob(f"{image_hash}-*.jpg"):
-                thumb.unlink(missing_ok=True)
-        return existed
+        removed = 0
+        for thumb in shard.glob(f"{image_hash}-*.jpg") if shard.exists() else ():
+            thumb.unlink(missing_ok=True)
+            removed += 1
+        return removed
 
 
 def _check_hash(image_hash: str) -> None:
