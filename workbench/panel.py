@@ -492,10 +492,11 @@ class Panel:
         return frame
 
     def get(self, face_id: str) -> Face:
-        for face in self.faces():
-            if face.id == face_id:
-                return face
-        known = ", ".join(face.id for face in self.faces()) or "none"
+        faces = self.faces()
+        found = _find(faces, id=face_id)
+        if found:
+            return found
+        known = ", ".join(face.id for face in faces) or "none"
         raise InputError(f"no face with id {face_id!r} in {self.root} (known: {known})")
 
     def image_path(self, face: Face | str) -> Path:
@@ -580,18 +581,19 @@ class Panel:
         try:
             attrs = validate_attributes({**(attributes or {}), "consent": consent})
             source_hash = hashlib.sha256(data).hexdigest()
-            existing = self._find(source_hash=source_hash)
+            existing = _find(self.faces(), source_hash=source_hash)
             if existing:
                 return _duplicate(label, existing)
             photo = normalise_photo(data, name, keep_largest=keep_largest)
             # Checks and writes under one lock: two imports at once (CLI and app) must neither
             # both take an id nor drop each other's manifest row.
             with self._lock():
-                existing = self._find(source_hash=source_hash) or self._find(hash=photo.hash)
+                faces = self.faces()
+                existing = _find(faces, source_hash=source_hash) or _find(faces, hash=photo.hash)
                 if existing:
                     return _duplicate(label, existing)
                 face = Face(
-                    id=self._new_id(face_id, name),
+                    id=_new_id(faces, face_id, name),
                     source_name=name,
                     hash=photo.hash,
                     width=photo.image.width,
@@ -601,43 +603,20 @@ class Panel:
                     source_hash=source_hash,
                     **attrs,
                 )
-                self._store(face, photo.jpeg)
+                self._store(face, photo.jpeg, faces)
         except InputError as exc:
             return ImportResult(label, "rejected", str(exc))
         return ImportResult(
             label, "added", f"added as {face.id} ({face.width}x{face.height})", face=face
         )
 
-    def _find(self, **match: str) -> Face | None:
-        for face in self.faces():
-            if all(getattr(face, key) == value for key, value in match.items()):
-                return face
-        return None
-
-    def _new_id(self, requested: str | None, name: str) -> str:
-        taken = {face.id for face in self.faces()}
-        if requested is not None:
-            if not ID_PATTERN.match(requested):
-                raise InputError(
-                    f"face id {requested!r} must be 1-64 lowercase letters, digits, - or _ "
-                    "(starting with a letter or digit)"
-                )
-            if requested in taken:
-                raise InputError(f"face id {requested!r} is already in the panel; choose another")
-            return requested
-        base = face_id_from_name(name)
-        candidate, n = base, 2
-        while candidate in taken:
-            candidate, n = f"{base}-{n}", n + 1
-        return candidate
-
-    def _store(self, face: Face, jpeg: bytes) -> None:
+    def _store(self, face: Face, jpeg: bytes, faces: list[Face]) -> None:
         """JPEG first (temp + rename), then the manifest; undo the JPEG if the manifest fails."""
         self.root.mkdir(parents=True, exist_ok=True)
         target = self.image_path(face)
         write_atomically(target, jpeg, durable=True)
         try:
-            self._write_manifest([*self.faces(), face])
+            self._write_manifest([*faces, face])
         except BaseException:
             target.unlink(missing_ok=True)
             raise
@@ -686,6 +665,31 @@ class Panel:
             writer.writerow(asdict(face))
         self.root.mkdir(parents=True, exist_ok=True)
         write_atomically(self.manifest_path, buffer.getvalue().encode("utf-8"), durable=True)
+
+
+def _find(faces: list[Face], **match: str) -> Face | None:
+    for face in faces:
+        if all(getattr(face, key) == value for key, value in match.items()):
+            return face
+    return None
+
+
+def _new_id(faces: list[Face], requested: str | None, name: str) -> str:
+    taken = {face.id for face in faces}
+    if requested is not None:
+        if not ID_PATTERN.match(requested):
+            raise InputError(
+                f"face id {requested!r} must be 1-64 lowercase letters, digits, - or _ "
+                "(starting with a letter or digit)"
+            )
+        if requested in taken:
+            raise InputError(f"face id {requested!r} is already in the panel; choose another")
+        return requested
+    base = face_id_from_name(name)
+    candidate, n = base, 2
+    while candidate in taken:
+        candidate, n = f"{base}-{n}", n + 1
+    return candidate
 
 
 def _duplicate(label: str, existing: Face) -> ImportResult:
