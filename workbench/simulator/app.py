@@ -15,7 +15,7 @@ import json
 import random
 import secrets
 import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
@@ -33,6 +33,7 @@ from workbench.contract import (
     PortraitRequest,
     PortraitResponse,
 )
+from workbench.simulator.cache import BoundedCache
 from workbench.simulator.config import SimulatorConfig
 from workbench.simulator.render import render_portrait
 
@@ -67,26 +68,11 @@ class RenderCache:
     """
 
     def __init__(self, max_bytes: int = RENDER_CACHE_BYTES):
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[tuple, str] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
+        self._uris: BoundedCache[str] = BoundedCache(max_bytes, len)
 
     def get_or_render(self, face: bytes, params: PortraitParams, sample: int) -> str:
         key = (hashlib.sha256(face).digest(), params.model_dump_json(), sample)
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key]
-        uri = _data_uri(render_portrait(face, params, sample))
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = uri
-                self._bytes += len(uri)
-            while self._bytes > self.max_bytes and self._items:
-                _, evicted = self._items.popitem(last=False)
-                self._bytes -= len(evicted)
-        return uri
+        return self._uris.get(key, lambda: _data_uri(render_portrait(face, params, sample)))
 
 
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:

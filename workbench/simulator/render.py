@@ -18,16 +18,14 @@ import hashlib
 import io
 import math
 import threading
-from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, lru_cache
-from typing import TypeVar
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from workbench.contract import PortraitParams
+from workbench.simulator.cache import BoundedCache
 from workbench.simulator.style import (
     SampleVariation,
     Style,
@@ -86,40 +84,6 @@ def render_portrait(face_jpeg: bytes, params: PortraitParams, sample_index: int)
 
 # --- Caches ---------------------------------------------------------------------------------
 
-_T = TypeVar("_T")
-
-
-class _ImageCache:
-    """A thread-safe LRU bounded by bytes, not entries: a 2024×2024 backdrop weighs 16 times a
-    512×512 one, and the simulator must not grow without bound while a sweep runs."""
-
-    def __init__(self, max_bytes: int):
-        self.max_bytes = max_bytes
-        self._items: OrderedDict[object, tuple[object, int]] = OrderedDict()
-        self._bytes = 0
-        self._lock = threading.Lock()
-
-    def get(self, key: object, make: Callable[[], _T], weigh: Callable[[_T], int]) -> _T:
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-                return self._items[key][0]  # type: ignore[return-value]
-        value = make()  # outside the lock: two threads may build the same item, never corrupt it
-        size = weigh(value)
-        with self._lock:
-            if key not in self._items:
-                self._items[key] = (value, size)
-                self._bytes += size
-            while self._bytes > self.max_bytes and len(self._items) > 1:
-                _, (_, dropped) = self._items.popitem(last=False)
-                self._bytes -= dropped
-        return value
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-            self._bytes = 0
-
 
 def _image_bytes(image: Image.Image) -> int:
     # Pillow keeps RGB pixels in four bytes, like RGBA.
@@ -127,8 +91,8 @@ def _image_bytes(image: Image.Image) -> int:
 
 
 # A few dozen 768×1024 frames each: enough for every sample of the requests in flight.
-_BACKGROUNDS = _ImageCache(96 * 2**20)
-_LAYERS = _ImageCache(96 * 2**20)
+_BACKGROUNDS = BoundedCache(96 * 2**20, _image_bytes)
+_LAYERS = BoundedCache(96 * 2**20, _image_bytes)
 
 
 # --- The person -----------------------------------------------------------------------------
@@ -207,22 +171,7 @@ def _find_face(image: Image.Image) -> _FaceFound | None:
 
 # Where the face is in each photo, by SHA-256: a few floats per face, kept for many more faces
 # than the prepared crops, so a panel larger than the crop cache never runs dlib twice per face.
-_GEOMETRY: OrderedDict[bytes, _FaceFound | None] = OrderedDict()
-_GEOMETRY_MAX = 4096
-_GEOMETRY_LOCK = threading.Lock()
-
-
-def _located_face(digest: bytes, image: Image.Image) -> _FaceFound | None:
-    with _GEOMETRY_LOCK:
-        if digest in _GEOMETRY:
-            _GEOMETRY.move_to_end(digest)
-            return _GEOMETRY[digest]
-    found = _find_face(image)
-    with _GEOMETRY_LOCK:
-        _GEOMETRY[digest] = found
-        while len(_GEOMETRY) > _GEOMETRY_MAX:
-            _GEOMETRY.popitem(last=False)
-    return found
+_GEOMETRY: BoundedCache[_FaceFound | None] = BoundedCache(4096)
 
 
 @lru_cache(maxsize=32)
@@ -231,7 +180,7 @@ def _reference(face_jpeg: bytes) -> _Reference:
     with Image.open(io.BytesIO(face_jpeg)) as opened:
         opened.draft("RGB", (1600, 1600))  # decode big photos at a reduced DCT scale
         image = ImageOps.exif_transpose(opened).convert("RGB")
-    found = _located_face(digest, image)
+    found = _GEOMETRY.get(digest, lambda: _find_face(image))
     if found is None:
         # No detectable face (a profile, a drawing): assume a centred head-and-shoulders shot.
         cx, cy, fw = image.width / 2, image.height * 0.42, 0.4 * min(image.size)
@@ -501,8 +450,8 @@ def _person_layer(
     def make_alpha() -> Image.Image:
         return _upscale_smooth(ref.alpha, size) if scale > 1 else ref.alpha.resize(size)
 
-    layer = _LAYERS.get((ref.digest, identity, style, width, height), make, _image_bytes)
-    alpha = _LAYERS.get((ref.digest, "mask", size), make_alpha, _image_bytes)
+    layer = _LAYERS.get((ref.digest, identity, style, width, height), make)
+    alpha = _LAYERS.get((ref.digest, "mask", size), make_alpha)
     return layer, alpha, anchor
 
 
@@ -580,7 +529,7 @@ def _tone_lut(style: Style, key: float) -> list[int]:
 def _background(style: Style, width: int, height: int) -> Image.Image:
     """The graded, lit, vignetted backdrop at full size (cached: samples share it)."""
     key = (style, width, height)
-    return _BACKGROUNDS.get(key, lambda: _make_background(style, width, height), _image_bytes)
+    return _BACKGROUNDS.get(key, lambda: _make_background(style, width, height))
 
 
 def _make_background(style: Style, width: int, height: int) -> Image.Image:
@@ -671,7 +620,7 @@ def _bokeh(
 # --- Grain ----------------------------------------------------------------------------------
 
 _GRAIN_MARGIN = 64
-_GRAIN_CACHE = _ImageCache(48 * 2**20)
+_GRAIN_CACHE = BoundedCache(48 * 2**20, _image_bytes)
 
 
 def _grain_reach(level: int) -> int:
@@ -691,7 +640,7 @@ def _grain(level: int, width: int, height: int) -> Image.Image:
         plane = Image.fromarray((noise % 256).astype(np.uint8), "L")
         return Image.merge("RGB", (plane, plane, plane))
 
-    return _GRAIN_CACHE.get((level, width, height), make, _image_bytes)
+    return _GRAIN_CACHE.get((level, width, height), make)
 
 
 @lru_cache(maxsize=4096)
