@@ -48,6 +48,13 @@ MAX_INPUT_PIXELS = 50_000_000
 Width = Annotated[int, Field(ge=SIZE_MIN, le=SIZE_MAX)]
 
 
+def check_seed(seed: int) -> int:
+    """The seed rule, for every place that takes seeds: -1 (random) or 1 … SEED_MAX."""
+    if seed != SEED_RANDOM and not 1 <= seed <= SEED_MAX:
+        raise ValueError(f"seed {seed} must be -1 (random) or an integer from 1 to {SEED_MAX}")
+    return seed
+
+
 class PortraitParams(BaseModel):
     """The style-relevant part of a request: prompt, seed, samples, identity scale, size."""
 
@@ -90,9 +97,7 @@ class PortraitParams(BaseModel):
     @field_validator("seed")
     @classmethod
     def _seed_in_range(cls, value: int) -> int:
-        if value != SEED_RANDOM and not 1 <= value <= SEED_MAX:
-            raise ValueError(f"must be -1 (random) or an integer from 1 to {SEED_MAX}")
-        return value
+        return check_seed(value)
 
     @property
     def size(self) -> tuple[int, int]:

@@ -31,6 +31,7 @@ from workbench.contract import (
     SIZE_MIN,
     SIZE_PRESETS,
     PortraitParams,
+    check_seed,
 )
 from workbench.errors import InputError
 from workbench.panel import Face
@@ -291,7 +292,7 @@ def expand_seeds(specs: Sequence[SeedSpec], *, generator_seed: int) -> list[int]
         if isinstance(spec, bool):
             raise ValueError(f"{spec!r} is not a seed")
         if isinstance(spec, int):
-            seeds.append(_check_seed(spec))
+            seeds.append(check_seed(spec))
             continue
         for part in spec.split(","):
             seeds.extend(_expand_one(part.strip(), spec, rng))
@@ -310,14 +311,14 @@ def expand_seeds(specs: Sequence[SeedSpec], *, generator_seed: int) -> list[int]
 
 def _expand_one(part: str, spec: str, rng: random.Random) -> list[int]:
     if re.fullmatch(r"-?\d+", part):
-        return [_check_seed(int(part))]
+        return [check_seed(int(part))]
     if match := _RANDOM.match(part):
         count = int(match["count"])
         if not 1 <= count <= MAX_SEEDS:
             raise ValueError(f"{spec!r}: random:N needs 1 ≤ N ≤ {MAX_SEEDS:,}")
         return rng.sample(range(1, SEED_MAX + 1), count)
     if match := _RANGE.match(part):
-        start, end = _check_seed(int(match["start"])), _check_seed(int(match["end"]))
+        start, end = check_seed(int(match["start"])), check_seed(int(match["end"]))
         if end < start:
             raise ValueError(f"{spec!r}: the range ends before it starts")
         if match["count"] is not None:
@@ -339,12 +340,6 @@ def _expand_one(part: str, spec: str, rng: random.Random) -> list[int]:
         f'{spec!r} is not a seed spec; use an integer, "1-50", "1-50 (+5)", "1-1000 [8]", '
         f'"random:N" or -1'
     )
-
-
-def _check_seed(seed: int) -> int:
-    if seed != SEED_RANDOM and not 1 <= seed <= SEED_MAX:
-        raise ValueError(f"seed {seed} must be -1 (random) or from 1 to {SEED_MAX}")
-    return seed
 
 
 def _is_random_spec(spec: SeedSpec) -> bool:
