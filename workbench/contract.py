@@ -181,7 +181,7 @@ def describe_validation_error(exc: ValidationError) -> str:
     for err in exc.errors(include_input=False, include_url=False, include_context=False):
         loc = [_WIRE_NAMES.get(part, part) for part in err["loc"]]
         field = ".".join(str(part) for part in loc) or "body"
-        lines.append(f"{field}: {err['msg']}")
+        lines.append(f"{field}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(lines)
 
 
