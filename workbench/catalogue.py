@@ -17,7 +17,6 @@ parts, read, and start over if a part vanished or a new rewrite covered what the
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -38,7 +37,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from workbench.errors import WorkbenchError
-from workbench.layout import TMP_SUFFIX, write_atomically
+from workbench.layout import TMP_SUFFIX, remove_stale_temp_files, write_atomically
 
 SCHEMA_VERSION = 1
 RUNS = "runs"
@@ -530,17 +529,7 @@ class Catalogue:
         snapshot = self._snapshot()
         for name in snapshot.listed - set(snapshot.live):
             (self.runs_dir / name).unlink(missing_ok=True)
-        if not self.runs_dir.exists():
-            return
-        now = time.time()
-        for entry in os.scandir(self.runs_dir):
-            if entry.name.endswith(TMP_SUFFIX):
-                try:
-                    if now - entry.stat().st_mtime > STALE_TMP_SECONDS:
-                        os.unlink(entry.path)
-                except OSError as exc:
-                    if exc.errno != errno.ENOENT:
-                        raise
+        remove_stale_temp_files(self.runs_dir, f"*{TMP_SUFFIX}", STALE_TMP_SECONDS)
 
 
 _PANDAS_TYPES = {

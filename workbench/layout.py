@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,23 @@ def write_atomically(target: Path, data: bytes, *, durable: bool = False) -> Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def remove_stale_temp_files(folder: Path, pattern: str, older_than_s: float) -> int:
+    """Delete temp files matching `pattern` under `folder` that are older than `older_than_s`.
+
+    A live write holds its temp file for milliseconds, so an old one is a crashed writer's
+    leftover. Returns how many went.
+    """
+    if not folder.exists():
+        return 0
+    removed = 0
+    cutoff = time.time() - older_than_s
+    for path in folder.glob(pattern):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # another cleaner, or the rename, got there first
+            pass
+    return removed

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.errors import InputError
-from workbench.layout import TMP_SUFFIX, DataLayout, write_atomically
+from workbench.layout import TMP_SUFFIX, DataLayout, remove_stale_temp_files, write_atomically
 
 THUMBNAIL_SIZE = 256
 
@@ -90,21 +90,12 @@ class ImageStore:
         return time.time() - self.path(image_hash).stat().st_mtime
 
     def remove_stale_temp_files(self, older_than_s: float) -> int:
-        """Delete temp files a killed writer left in the store or thumbnails; returns the count.
-
-        A live write holds its temp file for milliseconds, so an old one is always a leftover.
-        """
-        removed = 0
-        cutoff = time.time() - older_than_s
-        for root in (self.root, self.thumbnails):
-            for path in root.glob(f"*/*{TMP_SUFFIX}") if root.exists() else ():
-                try:
-                    if path.stat().st_mtime < cutoff:
-                        path.unlink()
-                        removed += 1
-                except FileNotFoundError:
-                    pass
-        return removed
+        """Delete temp files a killed writer left in the store or thumbnails; returns the count."""
+        pattern = f"*/*{TMP_SUFFIX}"
+        return sum(
+            remove_stale_temp_files(root, pattern, older_than_s)
+            for root in (self.root, self.thumbnails)
+        )
 
     def thumbnail(self, image_hash: str, size: int = THUMBNAIL_SIZE) -> Path:
         """A JPEG at most `size` pixels on its longer side, made once and then served from disk."""
