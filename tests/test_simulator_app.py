@@ -219,3 +219,16 @@ def test_the_sync_wrapper_serves_scripts(simulator, hopper_jpeg):
     result = client.generate(PARAMS, hopper_jpeg)
     assert len(result.images) == 2 and result.seed == PARAMS.seed
     assert simulator.api_key not in repr(client)
+
+
+async def test_model_version_changes_the_answer_but_not_the_contract(hopper_jpeg, simulator):
+    with SimulatorServer(SimulatorConfig(api_key=KEY, model_version=2)) as updated:
+        before = await generate(simulator, hopper_jpeg)
+        after = await generate(updated, hopper_jpeg)
+    assert len(after.images) == 2 and check_jpeg(after.images[0], (512, 640))
+    assert after.images != before.images
+
+
+def test_model_version_must_be_positive():
+    with pytest.raises(ValueError, match="model_version"):
+        SimulatorConfig(model_version=0)

@@ -267,3 +267,14 @@ def test_unstable_styles_drift_with_the_person_stable_ones_do_not(sample_faces):
     most_unstable, most_stable = seeds[0], seeds[-1]
     assert drift(most_stable) < 4.0
     assert drift(most_unstable) > 15.0
+
+
+def test_another_model_version_renders_other_styles_for_the_same_request(hopper_jpeg):
+    params = PortraitParams(prompt="studio portrait, navy backdrop", seed=11, width=512, height=512)
+    v1 = render_portrait(hopper_jpeg, params, 0)
+    assert render_portrait(hopper_jpeg, params, 0, model_version=1) == v1
+    v2 = render_portrait(hopper_jpeg, params, 0, model_version=2)
+    assert v2 != v1
+    # A model update keeps what the prompt asks for (a navy backdrop) but not the seed's variant.
+    assert abs(backdrop(v2) - backdrop(v1)).max() > 3
+    assert backdrop(v2)[2] > backdrop(v2)[0], "still a blue backdrop"

@@ -37,6 +37,13 @@ from workbench.simulator.config import DEFAULT_API_KEY, Faults, SimulatorConfig
     help="Share of 200s with broken images (count, base64, non-JPEG, size).",
 )
 @click.option("--fault-seed", default=0, type=int, help="Makes the fault sequence reproducible.")
+@click.option(
+    "--model-version",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The simulated provider model; another version renders other styles (drift checks).",
+)
 def command(
     host: str,
     port: int,
@@ -48,6 +55,7 @@ def command(
     hang_rate: float,
     malformed_rate: float,
     fault_seed: int,
+    model_version: int,
 ) -> None:
     """Serve the Headshot API SIMULATOR (not real portraits) until Ctrl-C."""
     from workbench.simulator.server import serve
@@ -63,7 +71,9 @@ def command(
         )
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
-    config = SimulatorConfig(api_key=api_key, latency_ms=latency_ms, faults=faults)
+    config = SimulatorConfig(
+        api_key=api_key, latency_ms=latency_ms, faults=faults, model_version=model_version
+    )
     key_note = f"API key {api_key!r}" if api_key == DEFAULT_API_KEY else "API key as given"
 
     def announce(url: str) -> None:

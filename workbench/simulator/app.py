@@ -67,12 +67,16 @@ class RenderCache:
     measure the client and the network rather than the renderer.
     """
 
-    def __init__(self, max_bytes: int = RENDER_CACHE_BYTES):
+    def __init__(self, max_bytes: int = RENDER_CACHE_BYTES, *, model_version: int = 1):
         self._uris: BoundedCache[str] = BoundedCache(max_bytes, len)
+        self.model_version = model_version
 
     def get_or_render(self, face: bytes, params: PortraitParams, sample: int) -> str:
         key = (hashlib.sha256(face).digest(), params.model_dump_json(), sample)
-        return self._uris.get(key, lambda: _data_uri(render_portrait(face, params, sample)))
+        return self._uris.get(key, lambda: _data_uri(self._render(face, params, sample)))
+
+    def _render(self, face: bytes, params: PortraitParams, sample: int) -> bytes:
+        return render_portrait(face, params, sample, model_version=self.model_version)
 
 
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:
@@ -80,7 +84,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     config = config or SimulatorConfig()
     faults = config.faults
     stats = SimulatorStats()
-    cache = RenderCache()
+    cache = RenderCache(model_version=config.model_version)
     app = FastAPI(
         title="Headshot API (simulator)",
         version="1",

@@ -37,3 +37,10 @@ class SimulatorConfig:
     latency_ms: float = 0.0
     faults: Faults = field(default_factory=Faults)
     hang_max_s: float = 600.0  # a hung request is abandoned after this, even if nobody waits
+    # The provider's model, invisible to clients: another version renders other styles for the
+    # same (prompt, seed), as a silent model update would. Template drift checks must catch it.
+    model_version: int = 1
+
+    def __post_init__(self) -> None:
+        if self.model_version < 1:
+            raise ValueError("model_version must be 1 or more")

@@ -53,17 +53,20 @@ _ANONYMOUS_OUTLINE_PX = 30.0
 _LUMA = (0.299, 0.587, 0.114)
 
 
-def render_portrait(face_jpeg: bytes, params: PortraitParams, sample_index: int) -> bytes:
+def render_portrait(
+    face_jpeg: bytes, params: PortraitParams, sample_index: int, *, model_version: int = 1
+) -> bytes:
     """A simulated portrait: JPEG bytes of exactly `params.width` × `params.height`.
 
     The style is a function of (prompt, seed), drifted by the person in proportion to the pair's
     hidden instability; sample `sample_index` is a small, deterministic variation of it. The
     same inputs always give byte-identical output. `params.seed` must already be resolved (> 0).
+    `model_version` stands for the provider's model: another version renders other styles.
     """
     if params.seed <= 0:
         raise ValueError("seed: resolve -1 to a concrete seed before rendering")
     reference = _reference(face_jpeg)
-    style = drifted(params.prompt, params.seed, reference.digest)
+    style = drifted(params.prompt, params.seed, reference.digest, model_version)
     variation = sample_variation(params.prompt, params.seed, sample_index)
     width, height = params.width, params.height
     identity = round(params.identity_scale, 2)

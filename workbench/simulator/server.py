@@ -139,6 +139,7 @@ class SimulatorProcess:
             "--hang-rate": faults.hang_rate,
             "--malformed-rate": faults.malformed_rate,
             "--fault-seed": faults.fault_seed,
+            "--model-version": self.config.model_version,
         }
         args = [sys.executable, "-m", "workbench", "simulate"]
         for option, value in options.items():

@@ -131,14 +131,19 @@ def stability(prompt: str, seed: int) -> float:
 
 
 @lru_cache(maxsize=4096)
-def style_for(prompt: str, seed: int) -> Style:
+def style_for(prompt: str, seed: int, model_version: int = 1) -> Style:
     """The style a (prompt, seed) pair asks for, before any person is involved.
 
     Prompt words set the family (scene, colours, light, grade); the seed picks a variant inside
     it. Words the simulator does not know still change the style, because the whole prompt is
-    hashed into the random generator.
+    hashed into the random generator. Another `model_version` keeps the families but gives each
+    seed another variant, as a provider's silent model update would (what drift checks catch).
     """
-    rng = _rng("style", prompt, seed)
+    rng = (
+        _rng("style", prompt, seed)
+        if model_version == 1
+        else _rng("style", prompt, seed, model_version)
+    )
     text = prompt.lower()
     words = _words(prompt)
     has = set(words).__contains__
@@ -277,7 +282,7 @@ def _wrap(hue: float) -> float:
 
 
 @lru_cache(maxsize=1024)
-def drifted(prompt: str, seed: int, face_digest: bytes) -> Style:
+def drifted(prompt: str, seed: int, face_digest: bytes, model_version: int = 1) -> Style:
     """The style as it comes out for one person: the base style pushed in a face-dependent
     direction, by an amount that grows as stability falls.
 
@@ -285,7 +290,7 @@ def drifted(prompt: str, seed: int, face_digest: bytes) -> Style:
     way, as a real model's style leaks identity-dependent features. A fully stable pair does not
     move at all; a fully unstable one changes backdrop, grade, light and framing clearly.
     """
-    base = style_for(prompt, seed)
+    base = style_for(prompt, seed, model_version)
     # Superlinear, so that the stable end is really stable and the unstable end clearly not.
     amount = (1.0 - stability(prompt, seed)) ** 1.5
     u = _rng("drift", face_digest.hex(), prompt, seed).uniform(-1.0, 1.0, size=16) * amount
