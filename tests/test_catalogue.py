@@ -21,9 +21,9 @@ from workbench.catalogue import (
     STATUS_FAILED,
     STATUS_OK,
     Catalogue,
-    CatalogueError,
     CatalogueRow,
 )
+from workbench.errors import CatalogueError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "catalogue.md"
 

@@ -36,7 +36,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from workbench.errors import WorkbenchError
+from workbench.errors import CatalogueError
 from workbench.layout import TMP_SUFFIX, remove_stale_temp_files, write_atomically
 
 SCHEMA_VERSION = 1
@@ -95,11 +95,6 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = SCHEMA.names
-ERROR_CHARS = 300
-
-
-class CatalogueError(WorkbenchError):
-    """The catalogue could not be read or written consistently."""
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,10 @@ request bodies are never quoted into an error.
 
 from __future__ import annotations
 
+# The longest error reason kept anywhere (a catalogue row's `error`, a sweep's stop reason):
+# enough to say what went wrong, too short to carry a whole reply body.
+ERROR_CHARS = 300
+
 
 class WorkbenchError(Exception):
     """Root of all workbench errors; catch this to show a clean message instead of a traceback."""
@@ -17,6 +21,10 @@ class InputError(WorkbenchError):
 
 class ConfigError(WorkbenchError):
     """The backend configuration is incomplete or inconsistent."""
+
+
+class CatalogueError(WorkbenchError):
+    """The catalogue could not be read or written consistently."""
 
 
 # --- Errors of the Headshot API boundary -------------------------------------------------

@@ -15,7 +15,6 @@ import hashlib
 import io
 import os
 import re
-import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields, replace
@@ -26,6 +25,7 @@ import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from workbench.errors import InputError
+from workbench.face_models import DLIB_LOCK, face_detector
 from workbench.layout import DataLayout, write_atomically
 
 if TYPE_CHECKING:
@@ -237,25 +237,11 @@ def _to_rgb(image: Image.Image, name: str) -> Image.Image:
         raise InputError(f"{name} uses colour mode {mode}, which we cannot convert to RGB") from exc
 
 
-@functools.cache
-def _detector():
-    # Imported lazily: dlib takes a moment to load and only imports need it.
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
-# One detector object run from two threads at once crashes the process (measured: segfault in
-# dlib 20.0 with three imports in a thread pool), and building one per thread takes over a
-# second; so runs take turns.
-_detector_lock = threading.Lock()
-
-
 def detect_faces(image: Image.Image, min_score: float = MIN_FACE_SCORE) -> list[FaceBox]:
     """Frontal faces scoring at least `min_score`, largest first, in `image`'s pixels."""
     pixels = np.asarray(image.convert("RGB"))
-    with _detector_lock:
-        boxes, scores, _ = _detector().run(pixels, DETECTOR_UPSAMPLE, 0.0)
+    with DLIB_LOCK:  # one dlib object, one thread at a time (see face_models)
+        boxes, scores, _ = face_detector().run(pixels, DETECTOR_UPSAMPLE, 0.0)
     width, height = image.size
     found = [
         FaceBox(

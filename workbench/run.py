@@ -19,7 +19,14 @@ from typing import Protocol
 
 from workbench.catalogue import STATUS_FAILED, STATUS_OK, Catalogue, CatalogueRow
 from workbench.contract import SEED_RANDOM, PortraitParams
-from workbench.errors import ApiError, AuthError, InvalidRequest, OutOfCredits, RateLimited
+from workbench.errors import (
+    ERROR_CHARS,
+    ApiError,
+    AuthError,
+    InvalidRequest,
+    OutOfCredits,
+    RateLimited,
+)
 from workbench.layout import DataLayout
 from workbench.panel import Panel
 from workbench.store import ImageStore
@@ -29,7 +36,6 @@ from workbench.sweep import Cell, Plan, Sweep, plan
 # this much of what it already received (those cells are simply requested again next time).
 FLUSH_SECONDS = 1.0
 FLUSH_ROWS = 512
-ERROR_CHARS = 300
 # Without past runs to measure, assume this per request (the provider publishes no latency).
 ASSUMED_LATENCY_S = {"simulator": 0.25, "remote": 20.0}
 # Failures the API refused outright were not billed, so their budget reservation is given back;

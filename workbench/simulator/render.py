@@ -17,14 +17,14 @@ import dataclasses
 import hashlib
 import io
 import math
-import threading
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import lru_cache
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from workbench.contract import PortraitParams
+from workbench.face_models import DLIB_LOCK, face_detector, shape_predictor
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.style import (
     SampleVariation,
@@ -129,21 +129,6 @@ class _FaceFound:
     nose: tuple[float, float]
 
 
-@cache
-def _face_models():
-    # Imported late: only the first render of a new face pays for loading dlib.
-    import dlib
-    import face_recognition_models
-
-    shapes = dlib.shape_predictor(
-        face_recognition_models.pose_predictor_five_point_model_location()
-    )
-    return dlib.get_frontal_face_detector(), shapes
-
-
-_DETECTOR_LOCK = threading.Lock()
-
-
 def _find_face(image: Image.Image) -> _FaceFound | None:
     """The largest frontal face with its eyes and nose base, in `image` pixels, or None."""
     scale = min(1.0, 640.0 / max(image.size))
@@ -153,8 +138,8 @@ def _find_face(image: Image.Image) -> _FaceFound | None:
         else image.resize((round(image.width * scale), round(image.height * scale)), Image.BILINEAR)
     )
     pixels = np.asarray(small)
-    with _DETECTOR_LOCK:
-        detector, shapes = _face_models()
+    with DLIB_LOCK:  # shared with the panel and scoring: one thread in dlib at a time
+        detector, shapes = face_detector(), shape_predictor(5)
         # Upsample once when faces may be small, as dlib needs faces of about 80 px.
         found = list(detector(pixels, 1 if max(small.size) <= 400 else 0))
         if not found:
