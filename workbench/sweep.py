@@ -161,7 +161,9 @@ class Sweep(BaseModel):
         try:
             return cls.model_validate(fields)
         except ValidationError as exc:
-            raise InputError(_describe(exc, source=source, text=text)) from None
+            raise InputError(
+                _describe(exc, source=source, text=text, known=cls.model_fields)
+            ) from None
 
     def seed_values(self) -> list[int]:
         return expand_seeds(self.seeds, generator_seed=self.seed_generator or 0)
@@ -365,7 +367,9 @@ def parse_size(size: str) -> tuple[int, int]:
 # --- Error messages ------------------------------------------------------------------------
 
 
-def _describe(exc: ValidationError, *, source: str, text: str | None) -> str:
+def _describe(
+    exc: ValidationError, *, source: str, text: str | None, known: Iterable[str] = ()
+) -> str:
     problems = []
     for err in exc.errors(include_url=False, include_context=False):
         field = str(err["loc"][0]) if err["loc"] else ""
@@ -375,7 +379,7 @@ def _describe(exc: ValidationError, *, source: str, text: str | None) -> str:
             where += f" (line {line})"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = f"unknown field; known fields: {', '.join(Sweep.model_fields)}"
+            message = f"unknown field; known fields: {', '.join(known or Sweep.model_fields)}"
         problems.append(f"{where}: {message}")
     return f"{source}: " + "; ".join(dict.fromkeys(problems))
 
