@@ -56,9 +56,9 @@ class Script:
         return reply
 
 
-def client_for(script: Script, **kwargs) -> HeadshotClient:
+def client_for(script: Script, *, key: str = KEY, **kwargs) -> HeadshotClient:
     kwargs.setdefault("retry", FAST)
-    return HeadshotClient("http://api.test", KEY, transport=httpx.MockTransport(script), **kwargs)
+    return HeadshotClient("http://api.test", key, transport=httpx.MockTransport(script), **kwargs)
 
 
 PARAMS = make_params(prompt="studio", seed=42, sample_number=2, width=512, height=512)
@@ -232,3 +232,61 @@ async def test_a_face_is_encoded_once_and_sent_identically():
 def test_an_empty_key_is_refused_up_front():
     with pytest.raises(InvalidRequest, match="apiKey"):
         HeadshotClient("http://api.test", "  ")
+
+
+ODD_KEY = 'sk-live/ä+key "q" &=%x9'
+
+
+@pytest.mark.parametrize("form", ["raw", "json", "json-ascii", "url", "url-plus", "url-lower"])
+@pytest.mark.parametrize("before_cut", [0, 1, 2, 5, len(ODD_KEY) // 2])
+async def test_an_echoed_key_leaves_no_fragment_even_astride_the_cut(form, before_cut):
+    from urllib.parse import quote, quote_plus
+
+    from workbench.client import ERROR_EXCERPT_CHARS
+
+    echoed = {
+        "raw": ODD_KEY,
+        "json": json.dumps(ODD_KEY, ensure_ascii=False)[1:-1],
+        "json-ascii": json.dumps(ODD_KEY)[1:-1],
+        "url": quote(ODD_KEY, safe=""),
+        "url-plus": quote_plus(ODD_KEY),
+        "url-lower": quote(ODD_KEY, safe="").lower(),
+    }[form]
+    # The key starts `before_cut` characters before the excerpt ends.
+    padding = "x" * (ERROR_EXCERPT_CHARS - before_cut)
+    script = Script(httpx.Response(400, text=padding + echoed + " tail"))
+    async with client_for(script, key=ODD_KEY) as client:
+        with pytest.raises(InvalidRequest) as caught:
+            await client.generate(PARAMS, FACE)
+    message = str(caught.value)
+    excerpt = message.split(": ", 1)[1]
+    assert excerpt.startswith("x" * 10)
+    # No piece of any echoed form of the key, four characters or more, survives.
+    for piece in (echoed[i : i + 4] for i in range(len(echoed) - 3)):
+        assert piece not in message.replace("x" * len(padding), "")
+
+
+async def test_credentials_in_the_url_are_sent_as_auth_and_never_printed(caplog):
+    caplog.set_level(logging.DEBUG)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503, text="busy, user=alice password=s3cr3t-pw")
+
+    client = HeadshotClient(
+        "https://alice:s3cr3t-pw@api.test/v1/?token=abc",
+        KEY,
+        transport=httpx.MockTransport(handler),
+        retry=RetryPolicy(attempts=1),
+    )
+    async with client:
+        with pytest.raises(TransientError) as caught:
+            await client.generate(PARAMS, FACE)
+    assert seen[0].url == "https://api.test/v1/api/generate-portrait"
+    assert (
+        seen[0].headers["authorization"] == "Basic " + base64.b64encode(b"alice:s3cr3t-pw").decode()
+    )
+    printed = [str(caught.value), repr(client), caplog.text, client.base_url]
+    for text in printed:
+        assert "s3cr3t-pw" not in text and "alice" not in text and "token" not in text

@@ -162,9 +162,16 @@ def jpeg_uri(width: int, height: int, shade: int) -> str:
 class FakeApi:
     """An HTTP double for replies the simulator does not give: 402, or a 503 for one seed."""
 
-    def __init__(self, *, credits: int | None = None, failing_seed: int | None = None):
+    def __init__(
+        self,
+        *,
+        credits: int | None = None,
+        failing_seed: int | None = None,
+        refused_seeds: tuple[int, ...] = (),
+    ):
         self.credits = credits
         self.failing_seed = failing_seed
+        self.refused_seeds = refused_seeds
         self.calls = 0
         self.in_flight = 0
 
@@ -180,6 +187,8 @@ class FakeApi:
                 self.credits -= 1
             if body["seed"] == self.failing_seed:
                 return httpx.Response(503, text="upstream overloaded")
+            if body["seed"] in self.refused_seeds:
+                return httpx.Response(400, json={"error": "prompt refused by policy"})
             width, height = body["outputImageWidth"], body["outputImageHeight"]
             uris = [jpeg_uri(width, height, body["seed"] + i) for i in range(body["sampleNumber"])]
             return httpx.Response(200, json={"outputImages": uris})
@@ -208,6 +217,28 @@ async def test_out_of_credits_stops_and_cancels_requests_in_flight(panel_layout)
     # Requests cancelled in flight are not failures: they are simply not stored, so re-run.
     assert set(df.loc[df["status"] == "failed", "error_class"]) == {"OutOfCredits"}
     assert len(run.plan.pending(Catalogue(panel_layout.catalogue).stored_keys())) == 90
+
+
+async def test_a_refused_request_gives_its_budget_back(panel_layout):
+    # 8 one-image cells under a cap of 4: seeds 1 and 2 are refused (400, not billed), so their
+    # reservation returns and four images are still bought; a refused request costs nothing.
+    api = FakeApi(refused_seeds=(1, 2))
+    sweep = small_sweep(
+        prompts=["studio"],
+        seeds="1-8",
+        faces=["hopper"],
+        sample_number=1,
+        max_images=4,
+        concurrency=1,
+    )
+    run = SweepRun.prepare(sweep, panel_layout)
+    async with api.client(concurrency=1) as client:
+        summary = await run.execute(client)
+    assert summary.failures == {"InvalidRequest": 2}
+    assert summary.images_stored == 4 and summary.cost == 0
+    stored = Catalogue(panel_layout.catalogue).runs().query("status == 'ok'")
+    assert sorted(stored["seed"]) == [3, 4, 5, 6]
+    assert summary.skipped_budget == 2
 
 
 async def test_one_cell_failing_is_logged_with_its_reason_and_the_sweep_goes_on(

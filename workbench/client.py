@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import hashlib
+import json
 import logging
 import math
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from urllib.parse import quote, quote_plus
 
 import httpx
 import stamina
@@ -42,6 +45,7 @@ from workbench.errors import (
 logger = logging.getLogger(__name__)
 
 ERROR_EXCERPT_CHARS = 200
+MASK = "***"
 # Checked face data URIs kept per client: a sweep sends each panel face many times, and
 # re-encoding and re-checking it every time cost more CPU than the rest of the request.
 FACE_CACHE_SIZE = 64
@@ -89,8 +93,12 @@ class HeadshotClient:
             raise ValueError("max_concurrency must be at least 1")
         if not api_key.strip():
             raise InvalidRequest("apiKey: must not be empty")
-        self.base_url = base_url.rstrip("/")
+        # Credentials written into the URL (https://user:pass@host) travel as basic auth and
+        # are never part of a URL we print or log.
+        self.base_url, auth = split_credentials(base_url)
         self._api_key = api_key
+        url = httpx.URL(base_url.strip())
+        self._secrets = [secret for secret in (api_key, url.username, url.password) if secret]
         self._face_uris: OrderedDict[str, str] = OrderedDict()
         self.retry = retry or RetryPolicy()
         self.max_concurrency = max_concurrency
@@ -107,6 +115,7 @@ class HeadshotClient:
                 timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
                 limits=httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool),
                 transport=transport,
+                auth=auth,
             )
             for _ in range(pools)
         ]
@@ -185,9 +194,12 @@ class HeadshotClient:
         try:
             response = await http.post(ENDPOINT, json=body)
         except httpx.TimeoutException as exc:
-            raise TransientError(f"no reply in time ({type(exc).__name__})") from None
+            raise TransientError(
+                f"no reply in time ({type(exc).__name__})", connection=True
+            ) from None
         except httpx.TransportError as exc:
-            raise TransientError(f"connection failed ({type(exc).__name__}: {exc})") from None
+            reason = self._masked(f"{type(exc).__name__}: {exc}")
+            raise TransientError(f"connection failed ({reason})", connection=True) from None
         if response.status_code != 200:
             raise self._status_error(response)
         return self._read_images(response, params), self._seed_of(response, params)
@@ -210,9 +222,15 @@ class HeadshotClient:
         return ApiError(f"unexpected reply ({where})", status=status)
 
     def _excerpt(self, text: str) -> str:
-        # A server may echo the body back; the key must not travel on in our error text.
-        text = " ".join(text.split())[:ERROR_EXCERPT_CHARS] or "(empty body)"
-        return text.replace(self._api_key, "***") if self._api_key else text
+        # A server may echo the body back; the key must not travel on in our error text. Masking
+        # comes before the cut, so a key straddling it cannot leave a fragment behind.
+        text = self._masked(" ".join(self._masked(text).split()))
+        return text[:ERROR_EXCERPT_CHARS] or "(empty body)"
+
+    def _masked(self, text: str) -> str:
+        for secret in self._secrets:
+            text = mask_secret(text, secret)
+        return text
 
     @staticmethod
     def _read_images(response: httpx.Response, params: PortraitParams) -> list[bytes]:
@@ -245,6 +263,43 @@ class HeadshotClient:
             return int(response.headers.get(SEED_HEADER, params.seed))
         except ValueError:
             return params.seed
+
+
+def mask_secret(text: str, secret: str) -> str:
+    """`text` with every form of `secret` a server might echo replaced by `***`: as it is,
+    JSON-escaped (ASCII or not) and URL-encoded (either case of hex digits, `+` or `%20`)."""
+    if not secret:
+        return text
+    forms = {
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+    }
+    pattern = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
+    return re.sub(pattern, MASK, text, flags=re.IGNORECASE)
+
+
+def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
+    """A base URL without user info, query or fragment, and basic auth from its user info.
+
+    `https://user:pass@api.example.com/v1/?x=1` gives `https://api.example.com/v1` and
+    BasicAuth("user", "pass"): what is safe to print, and what travels in a header instead.
+    """
+    parsed = httpx.URL(url.strip())
+    auth = httpx.BasicAuth(parsed.username, parsed.password) if parsed.userinfo else None
+    clean = parsed.copy_with(username=None, password=None, query=None, fragment=None)
+    return str(clean).rstrip("/"), auth
+
+
+def public_url(url: str) -> str:
+    """`url` as it may be printed or recorded: no credentials, query or fragment."""
+    try:
+        return split_credentials(url)[0]
+    except httpx.InvalidURL:
+        return "(an invalid URL)"
 
 
 def parse_retry_after(value: str | None) -> float | None:

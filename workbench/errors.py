@@ -80,9 +80,17 @@ class RateLimited(ApiError):
 
 
 class TransientError(ApiError):
-    """5xx, a timeout or a dropped connection. Retried with exponential backoff and jitter."""
+    """5xx, a timeout or a dropped connection. Retried with exponential backoff and jitter.
+
+    `connection` is True when no HTTP reply came at all (refused, dropped, timed out): a run of
+    those trips a sweep's circuit breaker.
+    """
 
     retryable = True
+
+    def __init__(self, message: str, *, connection: bool = False, **kwargs):
+        super().__init__(message, **kwargs)
+        self.connection = connection
 
 
 class MalformedReply(ApiError):

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from workbench.catalogue import STATUS_FAILED, STATUS_OK, Catalogue, CatalogueRow
+from workbench.client import Generation
 from workbench.contract import SEED_RANDOM, PortraitParams
 from workbench.errors import (
     ERROR_CHARS,
@@ -46,7 +47,7 @@ _NOT_BILLED = (InvalidRequest, AuthError, OutOfCredits, RateLimited)
 class Generates(Protocol):
     """What the engine needs from a client: `HeadshotClient` fits, and so do test doubles."""
 
-    async def generate(self, params: PortraitParams, face: bytes): ...
+    async def generate(self, params: PortraitParams, face: bytes) -> Generation: ...
 
 
 @dataclass
@@ -316,7 +317,7 @@ class SweepRun:
                 continue
             self._record_success(cell, generation)
 
-    def _record_success(self, cell: Cell, generation) -> None:
+    def _record_success(self, cell: Cell, generation: Generation) -> None:
         now = datetime.now(UTC)
         seed_used = generation.seed if generation.seed != SEED_RANDOM else None
         rows = []
