@@ -108,6 +108,6 @@ def test_cli_prints_the_demo_panels_coverage_and_gaps():
     repo_data = Path(__file__).resolve().parents[1] / "data"
     result = CliRunner().invoke(main, ["--data", str(repo_data), "faces", "balance"])
     assert result.exit_code == 0, result.output
-    assert "panel: 2 face(s)" in result.output
-    assert "age_band" in result.output and "30-44: 1" in result.output and "75+: 1" in result.output
-    assert "only 2 face(s)" in result.output
+    assert "panel: 11 face(s)" in result.output
+    assert "age_band" in result.output and "30-44: 8" in result.output and "75+: 1" in result.output
+    assert "no face with age_band 45-59" in result.output

@@ -100,6 +100,6 @@ def test_list_set_and_erase(layout, photos):
 
 def test_demo_adds_the_packaged_faces_once(layout):
     first = faces(layout, "demo")
-    assert first.exit_code == 0 and "2 added" in first.output
+    assert first.exit_code == 0 and "11 added" in first.output
     again = faces(layout, "demo")
-    assert again.exit_code == 0 and "0 added, 2 already present" in again.output
+    assert again.exit_code == 0 and "0 added, 11 already present" in again.output

@@ -13,7 +13,14 @@ from PIL import Image
 
 from workbench.errors import InputError
 from workbench.layout import DataLayout
-from workbench.panel import MAX_EDGE, MIN_FACE_SCORE, Panel, build_demo_panel, detect_faces
+from workbench.panel import (
+    MAX_EDGE,
+    MIN_FACE_SCORE,
+    OPENPEOPLE_CONSENT,
+    Panel,
+    build_demo_panel,
+    detect_faces,
+)
 
 
 def _encode(image: Image.Image, fmt: str, **params) -> bytes:
@@ -341,22 +348,43 @@ def test_faces_order_and_group_by_attributes(two_faces):
 
 def test_demo_panel_builds_through_the_pipeline_and_matches_the_committed_one(layout):
     results = build_demo_panel(layout)
-    assert [(r.status, r.face.id) for r in results] == [
-        ("added", "grace-hopper"),
-        ("added", "eileen-collins"),
-    ]
+    assert [r.status for r in results] == ["added"] * 11
+    ids = [r.face.id for r in results]
+    assert ids[:2] == ["grace-hopper", "eileen-collins"]
+    # openpeople's synthetic people, minus P003 (who resembles a real actress).
+    assert ids[2:] == [f"openpeople-p{n:03d}" for n in (1, 2, 4, 5, 6, 7, 8, 9, 10)]
     assert {r.status for r in build_demo_panel(layout)} == {"duplicate"}
 
     committed = Panel(DataLayout(Path(__file__).parents[1] / "data"))
     built = Panel(layout).faces()
     # JPEG bytes may differ across Pillow versions; the source, box and description may not.
     same = ("id", "source_name", "source_hash", "face_box", "consent", "age_band", "glasses")
+    same += ("monk_skin_tone", "gender_presentation", "facial_hair", "notes")
     assert [[getattr(f, k) for k in same] for f in committed.faces()] == [
         [getattr(f, k) for k in same] for f in built
     ]
     for face in committed.faces():
         committed.jpeg_bytes(face)  # the committed JPEG matches its manifest hash
-        assert "Public domain" in face.consent
+        assert "Public domain" in face.consent or face.consent == OPENPEOPLE_CONSENT
+
+
+def test_openpeople_faces_carry_the_attributes_their_metadata_gives(layout):
+    build_demo_panel(layout)
+    faces = {face.id: face for face in Panel(layout).faces()}
+    # P005: "age_range 55-65", male, Fitzpatrick III, a full beard.
+    p005 = faces["openpeople-p005"]
+    assert (p005.age_band, p005.gender_presentation, p005.monk_skin_tone) == (
+        "60-74",
+        "masculine",
+        "4",
+    )
+    assert p005.facial_hair == "yes" and "Fitzpatrick III" in p005.notes
+    # P009's selfie is a borderline detection; her studio portrait stands in.
+    assert faces["openpeople-p009"].source_name == "studio_portrait.jpg"
+    assert faces["openpeople-p009"].age_band == "18-29"
+    assert all(
+        face.consent == OPENPEOPLE_CONSENT for id_, face in faces.items() if "openpeople" in id_
+    )
 
 
 # --- robustness ----------------------------------------------------------------------------------

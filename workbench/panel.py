@@ -399,6 +399,82 @@ DEMO_SOURCES = (
 )
 
 
+# Synthetic people (MIT), the closest thing to a varied panel that ships inside a package: each
+# has an `amateur_selfie`, the kind of photo users upload to a headshot service. P003 resembles a
+# real actress and is left out; P009's selfie is a borderline detection (score ~0.53), so her
+# clear frontal studio portrait stands in, rather than a face the simulator and scorer would
+# half-see (which would make her, one of the darker-skinned people, look like a style failure).
+OPENPEOPLE_EXCLUDED = ("P003",)
+OPENPEOPLE_PHOTO = "amateur_selfie"
+OPENPEOPLE_PHOTO_INSTEAD = {"P009": "studio_portrait"}
+OPENPEOPLE_CONSENT = "synthetic person, openpeople (MIT)"
+# openpeople labels skin on the Fitzpatrick scale; the panel uses Monk's 10 tones. There is no
+# official mapping: this one spreads I-VI over 1-10 (groups 1-3, 4-7, 8-10). A note on each face
+# says the value came from here, so a person can judge it with `faces set`.
+FITZPATRICK_TO_MONK = {"I": 2, "II": 3, "III": 4, "IV": 6, "V": 8, "VI": 10}
+PRESENTATION_FROM_SEX = {"female": "feminine", "male": "masculine"}
+
+
+def openpeople_sources() -> list[DemoSource]:
+    """The openpeople people (minus P003) as demo sources, attributes from their metadata."""
+    import importlib.resources
+    import json
+
+    curated = importlib.resources.files("openpeople").joinpath("data/curated")
+    people = sorted(entry.name for entry in curated.iterdir() if entry.name.startswith("P"))
+    sources = []
+    for person in people:
+        if person in OPENPEOPLE_EXCLUDED:
+            continue
+        metadata = json.loads(curated.joinpath(person, "metadata.json").read_text("utf-8"))
+        photo = OPENPEOPLE_PHOTO_INSTEAD.get(person, OPENPEOPLE_PHOTO)
+        sources.append(
+            DemoSource(
+                face_id=f"openpeople-{person.lower()}",
+                package="openpeople",
+                resource=f"data/curated/{person}/assets/{photo}.jpg",
+                consent=OPENPEOPLE_CONSENT,
+                attributes=_openpeople_attributes(person, photo, metadata),
+            )
+        )
+    return sources
+
+
+def _openpeople_attributes(person: str, photo: str, metadata: dict) -> tuple[tuple[str, str], ...]:
+    details = metadata.get("character_details", {})
+    demographics = details.get("demographics", {})
+    attributes: dict[str, str] = {}
+    low, _, high = str(demographics.get("age_range", "")).partition("-")
+    if low.isdigit() and high.isdigit():
+        attributes["age_band"] = _age_band((int(low) + int(high)) // 2)
+    if demographics.get("sex") in PRESENTATION_FROM_SEX:
+        attributes["gender_presentation"] = PRESENTATION_FROM_SEX[demographics["sex"]]
+    fitzpatrick = str(demographics.get("skin_tone", "")).removeprefix("Fitzpatrick").strip()
+    if fitzpatrick in FITZPATRICK_TO_MONK:
+        attributes["monk_skin_tone"] = str(FITZPATRICK_TO_MONK[fitzpatrick])
+    hair = str(details.get("visible_traits", {}).get("hair", {}).get("description", ""))
+    if "beard" in hair.lower():
+        attributes["facial_hair"] = "yes"
+    attributes["notes"] = (
+        f"openpeople {person} {photo}; its metadata: age {demographics.get('age_range', '?')}, "
+        f"sex {demographics.get('sex', '?')}, skin {demographics.get('skin_tone', '?')} "
+        "(monk_skin_tone approximated from it, not judged by a person)"
+    )
+    return tuple(attributes.items())
+
+
+def _age_band(age: int) -> str:
+    bounds = (18, 30, 45, 60, 75)
+    return AGE_BANDS[sum(age >= bound for bound in bounds)]
+
+
+def demo_sources() -> list[DemoSource]:
+    """Every demo face: the public-domain portraits, then the synthetic openpeople people.
+
+    Raises ModuleNotFoundError when openpeople is not installed."""
+    return [*DEMO_SOURCES, *openpeople_sources()]
+
+
 def build_demo_panel(layout: DataLayout) -> list[ImportResult]:
     """(Re)build the demo panel from the packaged photos, through the normal import pipeline.
 
@@ -408,7 +484,19 @@ def build_demo_panel(layout: DataLayout) -> list[ImportResult]:
 
     panel = Panel(layout)
     results = []
-    for source in DEMO_SOURCES:
+    try:
+        sources = demo_sources()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        sources = list(DEMO_SOURCES)
+        results.append(
+            ImportResult(
+                "openpeople",
+                "rejected",
+                f"cannot read the openpeople people ({exc}); "
+                "install the dev extras: pip install -e '.[dev]'",
+            )
+        )
+    for source in sources:
         try:
             path = importlib.resources.files(source.package).joinpath(source.resource)
             data = path.read_bytes()
