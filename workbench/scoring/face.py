@@ -1,0 +1,104 @@
+"""Where the face is in a picture: dlib's frontal detector and its 68 landmarks, shared by the
+identity and the style scorers so a picture is searched once."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+from PIL import Image
+
+# Until the workbench has one dlib loader, scoring loads its models here and only here.
+DLIB_LOCK = threading.RLock()
+
+
+@cache
+def face_detector():
+    import dlib
+
+    return dlib.get_frontal_face_detector()
+
+
+@cache
+def shape_predictor(points: int = 68):
+    import dlib
+    import face_recognition_models as models
+
+    path = (
+        models.pose_predictor_five_point_model_location()
+        if points == 5
+        else models.pose_predictor_model_location()
+    )
+    return dlib.shape_predictor(path)
+
+
+@cache
+def face_recognition_model():
+    import dlib
+    import face_recognition_models as models
+
+    return dlib.face_recognition_model_v1(models.face_recognition_model_location())
+
+
+# dlib's HOG detector finds faces from about 80 px wide; searching a picture no larger than
+# this is fast and still finds the face of any head-and-shoulders portrait.
+_SEARCH_SIDE = 640
+
+
+@dataclass(frozen=True)
+class Face:
+    """The largest frontal face of a picture, in that picture's pixels."""
+
+    box: tuple[float, float, float, float]  # left, top, right, bottom
+    landmarks: np.ndarray  # (68, 2) x, y
+    shape: object  # dlib.full_object_detection, for the descriptor
+
+    @property
+    def width(self) -> float:
+        """Jaw width (outermost jaw-line landmarks): steadier than the detector's box."""
+        return float(np.linalg.norm(self.landmarks[16] - self.landmarks[0]))
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """Mean of the 68 landmarks."""
+        x, y = self.landmarks.mean(axis=0)
+        return float(x), float(y)
+
+
+def find_face(picture: Image.Image) -> Face | None:
+    """The largest frontal face in `picture` (RGB) with its 68 landmarks, or None."""
+    import dlib
+
+    scale = min(1.0, _SEARCH_SIDE / max(picture.size))
+    small = picture
+    if scale < 1.0:
+        small = picture.resize(
+            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+            Image.BILINEAR,
+        )
+    pixels = np.asarray(small)
+    full = np.asarray(picture)
+    with DLIB_LOCK:
+        detector = face_detector()
+        found = list(detector(pixels, 0))
+        if not found:
+            # Small faces (a full-length photo): look again at twice the size.
+            found = list(detector(pixels, 1))
+        if not found:
+            return None
+        best = max(found, key=lambda r: r.width() * r.height())
+        box = dlib.rectangle(
+            round(best.left() / scale),
+            round(best.top() / scale),
+            round(best.right() / scale),
+            round(best.bottom() / scale),
+        )
+        shape = shape_predictor(68)(full, box)
+    landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
+    return Face(
+        box=(float(box.left()), float(box.top()), float(box.right()), float(box.bottom())),
+        landmarks=landmarks,
+        shape=shape,
+    )
