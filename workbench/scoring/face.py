@@ -3,44 +3,12 @@ identity and the style scorers so a picture is searched once."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 from PIL import Image
 
-# Until the workbench has one dlib loader, scoring loads its models here and only here.
-DLIB_LOCK = threading.RLock()
-
-
-@cache
-def face_detector():
-    import dlib
-
-    return dlib.get_frontal_face_detector()
-
-
-@cache
-def shape_predictor(points: int = 68):
-    import dlib
-    import face_recognition_models as models
-
-    path = (
-        models.pose_predictor_five_point_model_location()
-        if points == 5
-        else models.pose_predictor_model_location()
-    )
-    return dlib.shape_predictor(path)
-
-
-@cache
-def face_recognition_model():
-    import dlib
-    import face_recognition_models as models
-
-    return dlib.face_recognition_model_v1(models.face_recognition_model_location())
-
+from workbench.face_models import DLIB_LOCK, face_detector, shape_predictor
 
 # dlib's HOG detector finds faces from about 80 px wide; searching a picture no larger than
 # this is fast and still finds the face of any head-and-shoulders portrait.

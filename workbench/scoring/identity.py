@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from workbench.scoring.face import DLIB_LOCK, face_recognition_model, find_face
+from workbench.face_models import DLIB_LOCK, face_recognition_model
+from workbench.scoring.face import find_face
 from workbench.scoring.images import ImageInput, load_rgb
 
 __all__ = [
