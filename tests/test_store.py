@@ -69,3 +69,26 @@ def test_hashes_that_are_not_sha256_are_refused(layout, bad):
 def test_reading_a_missing_image_says_which(layout):
     with pytest.raises(InputError, match="0" * 64):
         ImageStore(layout).read("0" * 64)
+
+
+def test_thumbnails_decode_at_reduced_scale_to_the_exact_size(layout):
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (768, 1024), (10, 120, 200)).save(buffer, format="JPEG")
+    store = ImageStore(layout)
+    digest = store.put(buffer.getvalue()).hash
+    image = store.thumbnail_image(digest, 256)
+    assert image.size == (192, 256) and image.mode == "RGB"
+    assert store.thumbnail_image(digest, 256) is image, "served from memory while the file is there"
+    with Image.open(store.thumbnail(digest, 256)) as on_disk:
+        assert on_disk.size == (192, 256)
+
+
+def test_a_deleted_image_is_never_served_from_the_thumbnail_memory(layout, hopper_jpeg):
+    store = ImageStore(layout)
+    digest = store.put(hopper_jpeg).hash
+    store.thumbnail_image(digest, 128)
+    store.delete(digest)
+    with pytest.raises(InputError, match=digest):
+        store.thumbnail_image(digest, 128)

@@ -1,5 +1,5 @@
 """The image store: every generated JPEG exactly as the API returned it, named by its SHA-256,
-with thumbnails cached on demand beside it.
+with thumbnails cached on demand beside it (on disk, and decoded in memory for grids).
 
 Files are written to a temporary name and renamed into place, so a crash never leaves half an
 image under a real name. Images are sharded by the first two hex digits of their hash, so no
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from workbench.errors import InputError
 from workbench.layout import TMP_SUFFIX, DataLayout, remove_stale_temp_files, write_atomically
 
 THUMBNAIL_SIZE = 256
+THUMBNAIL_CACHE_BYTES = 320 * 2**20
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class ImageStore:
         self.thumbnails = layout.thumbnails
         self._relative_root = self.root.relative_to(layout.root).as_posix()
         self._shards: set[str] = set()  # shard folders known to exist: no mkdir per image
+        self._thumb_shards: set[str] = set()
 
     def put(self, data: bytes) -> StoredImage:
         """Store the bytes untouched (no re-encode) and return where they are. Idempotent."""
@@ -99,18 +103,56 @@ class ImageStore:
 
     def thumbnail(self, image_hash: str, size: int = THUMBNAIL_SIZE) -> Path:
         """A JPEG at most `size` pixels on its longer side, made once and then served from disk."""
-        _check_hash(image_hash)
-        path = self.thumbnails / image_hash[:2] / f"{image_hash}-{size}.jpg"
-        if path.exists():
-            return path
-        with Image.open(io.BytesIO(self.read(image_hash))) as image:
-            image.draft("RGB", (size, size))  # let libjpeg decode at a reduced scale first
-            image = image.convert("RGB")
-            image.thumbnail((size, size))
-            buffer = io.BytesIO()
-            image.save(buffer, format="JPEG", quality=85)
-        _write_atomic(path, buffer.getvalue())
+        path = self._thumbnail_path(image_hash, size)
+        if not path.exists():
+            self._make_thumbnail(image_hash, size, path)
         return path
+
+    def thumbnail_image(self, image_hash: str, size: int = THUMBNAIL_SIZE) -> Image.Image:
+        """The thumbnail decoded (RGB), for grids: kept in memory while its file exists on disk.
+
+        Checking the file on every hit costs a stat, and means an erased image's pixels are
+        never served from memory after the erase removed its thumbnails. Treat it as read-only.
+        """
+        path = self._thumbnail_path(image_hash, size)
+        key = (str(path), size)
+        try:
+            stamp = path.stat().st_mtime_ns
+        except FileNotFoundError:
+            _DECODED.drop(key)
+            image = self._make_thumbnail(image_hash, size, path)
+            _DECODED.put(key, path.stat().st_mtime_ns, image)
+            return image
+        cached = _DECODED.get(key, stamp)
+        if cached is not None:
+            return cached
+        with Image.open(path) as opened:
+            image = opened.convert("RGB")
+        _DECODED.put(key, stamp, image)
+        return image
+
+    def _thumbnail_path(self, image_hash: str, size: int) -> Path:
+        _check_hash(image_hash)
+        return self.thumbnails / image_hash[:2] / f"{image_hash}-{size}.jpg"
+
+    def _make_thumbnail(self, image_hash: str, size: int, path: Path) -> Image.Image:
+        with Image.open(io.BytesIO(self.read(image_hash))) as image:
+            target = fit_within(image.size, size)
+            # libjpeg decodes at 1/2, 1/4 or 1/8 scale directly: asking for the exact target
+            # lets a 768x1024 image decode straight at 192x256 for a 256 px thumbnail.
+            image.draft("RGB", target)
+            image = image.convert("RGB")
+            if image.size != target:
+                image = image.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
+        buffer = io.BytesIO()
+        image.save(buffer, format="JPEG", quality=85)
+        shard = path.parent.name
+        try:
+            _write_atomic(path, buffer.getvalue(), mkdir=shard not in self._thumb_shards)
+        except FileNotFoundError:  # the shard folder was removed meanwhile (an erase)
+            _write_atomic(path, buffer.getvalue())
+        self._thumb_shards.add(shard)
+        return image
 
     def delete(self, image_hash: str) -> bool:
         """Remove an image and all its cached thumbnails; True if the image was there."""
@@ -130,6 +172,57 @@ class ImageStore:
             thumb.unlink(missing_ok=True)
             removed += 1
         return removed
+
+
+def fit_within(size: tuple[int, int], box: int) -> tuple[int, int]:
+    """(width, height) scaled to at most `box` on the longer side, aspect kept, never enlarged."""
+    width, height = size
+    scale = min(1.0, box / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+class _DecodedThumbnails:
+    """Decoded thumbnails by (path, size), bounded in bytes, valid while the file's mtime holds."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[tuple[str, int], tuple[int, Image.Image]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, int], stamp: int) -> Image.Image | None:
+        with self._lock:
+            found = self._items.get(key)
+            if found is None or found[0] != stamp:
+                return None
+            self._items.move_to_end(key)
+            return found[1]
+
+    def put(self, key: tuple[str, int], stamp: int, image: Image.Image) -> None:
+        with self._lock:
+            self._remove(key)
+            self._items[key] = (stamp, image)
+            self._bytes += _weight(image)
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, (_, dropped) = self._items.popitem(last=False)
+                self._bytes -= _weight(dropped)
+
+    def drop(self, key: tuple[str, int]) -> None:
+        with self._lock:
+            self._remove(key)
+
+    def _remove(self, key: tuple[str, int]) -> None:
+        old = self._items.pop(key, None)
+        if old is not None:
+            self._bytes -= _weight(old[1])
+
+
+def _weight(image: Image.Image) -> int:
+    return image.width * image.height * 4
+
+
+# About 1,700 thumbnails of 192x256: a few big grids, warm.
+_DECODED = _DecodedThumbnails(THUMBNAIL_CACHE_BYTES)
 
 
 def _check_hash(image_hash: str) -> None:

@@ -44,9 +44,9 @@ def main(ctx: click.Context, data: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import catalogue, demo, faces, generate, simulate, sweep
+    from workbench.cli import catalogue, demo, faces, generate, grid, simulate, sweep
 
-    for module in (simulate, generate, faces, sweep, catalogue, demo):
+    for module in (simulate, generate, faces, sweep, catalogue, grid, demo):
         main.add_command(module.command)
 
 
