@@ -8,53 +8,22 @@ import sys
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
+from catalogue_fixtures import make_row
 
 from workbench.catalogue import (
     COLUMNS,
     ROW_FIELDS,
     SCHEMA,
     STATUS_FAILED,
-    STATUS_OK,
     Catalogue,
-    CatalogueRow,
 )
 from workbench.errors import CatalogueError
 
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "catalogue.md"
-
-
-def make_row(
-    n: int, *, status: str = STATUS_OK, face: str = "ann", prompt: str = "p"
-) -> CatalogueRow:
-    ok = status == STATUS_OK
-    return CatalogueRow(
-        sweep_id="s1",
-        request_key=f"key-{n}",
-        created_at=datetime.now(UTC),
-        backend="simulator",
-        prompt=prompt,
-        seed=n + 1,
-        sample_number=1,
-        identity_scale=0.8,
-        width=768,
-        height=1024,
-        face_id=face,
-        face_hash=face * 8,
-        status=status,
-        attempts=1 if ok else 5,
-        latency_ms=250.0,
-        seed_used=n + 1,
-        sample_index=0 if ok else None,
-        image_hash=f"{n:064x}" if ok else None,
-        image_path=f"images/00/{n:064x}.jpg" if ok else None,
-        error_class=None if ok else "TransientError",
-        error=None if ok else "server error (HTTP 503)",
-    )
 
 
 @pytest.fixture
@@ -133,7 +102,7 @@ def test_a_compaction_killed_before_deleting_never_doubles_rows(catalogue):
         catalogue.append([make_row(n)])
     names = [part.name for part in catalogue.parts()]
     # The merged part is in place but the old parts were not deleted (the process died).
-    catalogue._write_part(catalogue.table(), "merged-", replaces=names)
+    catalogue.parts_folder.write_part(catalogue.table(), "merged-", replaces=names)
     assert len(list(catalogue.runs_dir.glob("*.parquet"))) == 5
     assert len(catalogue.runs()) == 4
     assert catalogue.query("SELECT count(*) AS n FROM runs")["n"].iloc[0] == 4
@@ -203,7 +172,7 @@ def test_remove_rows_clears_a_replaced_part_left_by_a_crash(catalogue):
     # A rewrite died after writing its replacement but before deleting the old part, which
     # still holds ann's row: readers skip it, and the next removal must delete it.
     kept = catalogue.table().filter(pc.field("face_id") == "bob")
-    catalogue._write_part(kept, "merged-", replaces=[part.name])
+    catalogue.parts_folder.write_part(kept, "merged-", replaces=[part.name])
     assert part.exists() and sorted(catalogue.runs()["face_id"]) == ["bob"]
     assert catalogue.remove_rows(pc.field("face_id") == "ann") == 0
     assert not part.exists()

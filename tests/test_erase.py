@@ -8,6 +8,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from PIL import Image, ImageOps
 
@@ -201,3 +203,26 @@ def test_cli_erase_reports_the_counts(layout, world):
     )
     assert result.exit_code == 0, result.output
     assert "erased hopper: 1 face, 5 image(s), 5 thumbnail(s), 6 catalogue row(s)" in result.output
+
+
+def test_erase_clears_quarantined_parts_that_hold_the_person(layout, world):
+    hopper, _ = world["hopper"]
+    astronaut, _ = world["astronaut"]
+    catalogue = Catalogue(layout.catalogue)
+    # A damaged part (it may hold anyone's rows: nobody can read it), a readable foreign file
+    # naming hopper, and a readable foreign file of someone else's.
+    damaged = catalogue.append([_row(hopper, None, None, 500)])
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    catalogue.runs()  # the reader quarantines it
+    quarantine = layout.quarantine / "runs"
+    naming = quarantine / "part-foreign-1.parquet"
+    pq.write_table(pa.table({"who": [hopper.hash]}), naming)
+    other = quarantine / "part-foreign-2.parquet"
+    pq.write_table(pa.table({"who": [astronaut.hash]}), other)
+
+    report = erase_face(layout, "hopper")
+
+    assert report.quarantined == 2 and "2 quarantined catalogue file(s)" in report.summary()
+    assert sorted(p.name for p in quarantine.iterdir()) == [other.name]
+    for path in _every_file(layout.root):
+        assert hopper.hash.encode() not in path.read_bytes()

@@ -7,56 +7,38 @@ Layout under `<data>/catalogue/`:
     sweeps/<sweep id>.toml                     the resolved spec of each sweep run
 Scores and ratings will be their own tables beside `runs/`, keyed by image hash / request key.
 
-Concurrency, without a server or a lock for appends: a part is written under a `.tmp` name and
-renamed, so readers never see half a file and writers never clash (unique names). Rewrites
-(compaction, removal) take a file lock among themselves, write the new part first — its footer
-lists the parts it `replaces` — then delete those parts. Readers list the folder, drop replaced
-parts, read, and start over if a part vanished or a new rewrite covered what they read.
+    quarantine/runs/                           damaged or foreign parts, moved out of the way
+Concurrency, atomic parts and damage containment are `workbench.parts.PartFolder`'s: appends
+never lock, rewrites (compaction, removal) lock among themselves, readers retry when a rewrite
+raced them, and a truncated or foreign part is quarantined with a one-line warning.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import json
 import os
-import secrets
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
-from workbench.errors import CatalogueError
-from workbench.layout import TMP_SUFFIX, remove_stale_temp_files, write_atomically
+from workbench.errors import CatalogueError, InputError
+from workbench.layout import make_private_dir, write_atomically
+from workbench.parts import SMALL_PART_ROWS, CheckReport, PartFolder
 
 SCHEMA_VERSION = 1
 RUNS = "runs"
 SWEEPS = "sweeps"
-PART_PREFIX = "part-"
-MERGED_PREFIX = "merged-"
-PART_SUFFIX = ".parquet"
-REPLACES_KEY = b"workbench.replaces"
+QUARANTINE = "quarantine"
 LOCK_NAME = ".rewrite.lock"
-OPTIMISTIC_READS = 5
-# A temp file this old belongs to a writer that died; compaction clears it.
-STALE_TMP_SECONDS = 3600.0
-# Parts smaller than this are merged by compaction; bigger ones are left as they are.
-SMALL_PART_ROWS = 250_000
-ROW_GROUP_ROWS = 64 * 1024
 # Compaction sorts merged rows so that one prompt+seed's rows sit together (row-group pruning).
 CLUSTER_BY = [("prompt", "ascending"), ("seed", "ascending"), ("created_at", "ascending")]
-
-_T = TypeVar("_T")
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -95,6 +77,19 @@ SCHEMA = pa.schema(
     ]
 )
 COLUMNS = SCHEMA.names
+# Every part written since schema version 1 has these; a part without them is not a catalogue
+# part (columns added by later versions are nullable and read as null in older parts).
+REQUIRED_COLUMNS = [
+    "schema_version",
+    "sweep_id",
+    "request_key",
+    "created_at",
+    "prompt",
+    "seed",
+    "face_id",
+    "face_hash",
+    "status",
+]
 
 
 @dataclass(frozen=True)
@@ -157,24 +152,21 @@ class CatalogueStats:
     cost: float
 
 
-@dataclass(frozen=True)
-class _Snapshot:
-    """The live parts at one moment (replaced ones dropped), and every name that was listed."""
-
-    live: list[str]
-    listed: frozenset[str]
-
-
-class _Retry(Exception):
-    """The folder changed under a reader; read again."""
-
-
 class Catalogue:
     """The Parquet dataset under one folder (normally `DataLayout.catalogue`)."""
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = Path(path)
         self.runs_dir = self.path / RUNS
+        self.parts_folder = PartFolder(
+            self.runs_dir,
+            SCHEMA,
+            quarantine=self.path / QUARANTINE,
+            required=REQUIRED_COLUMNS,
+            lock=self.path / LOCK_NAME,
+            version_column="schema_version",
+            version=SCHEMA_VERSION,
+        )
         self._duckdb: duckdb.DuckDBPyConnection | None = None
         self._duckdb_lock = threading.Lock()
 
@@ -191,15 +183,12 @@ class Catalogue:
 
     def append_table(self, table: pa.Table) -> Path | None:
         """Add an Arrow table of the catalogue schema (bulk imports, benchmarks)."""
-        if table.num_rows == 0:
-            return None
-        table = table.select(COLUMNS).cast(SCHEMA)
-        return self._write_part(table, PART_PREFIX)
+        return self.parts_folder.append(table)
 
     def record_sweep(self, sweep_id: str, spec_toml: str) -> Path:
         """Keep the resolved spec of a sweep run, so its seeds and settings can be repeated."""
         path = self.path / SWEEPS / f"{sweep_id}.toml"
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
         write_atomically(path, spec_toml.encode("utf-8"))
         return path
 
@@ -210,50 +199,28 @@ class Catalogue:
 
     def compact(self, small_part_rows: int = SMALL_PART_ROWS) -> CompactResult:
         """Merge small parts into one, atomically; safe beside readers and appending writers."""
-        with self._rewrite_lock():
-            self._clear_leftovers()
-            snapshot = self._snapshot()
-            small = [
-                name
-                for name in snapshot.live
-                if pq.read_metadata(self.runs_dir / name).num_rows < small_part_rows
-            ]
-            if len(small) < 2:
-                return CompactResult(len(snapshot.live), len(snapshot.live), 0)
-            table = self._read_parts(small).sort_by(CLUSTER_BY)
-            self._write_part(table, MERGED_PREFIX, replaces=small)
-            for name in small:
-                (self.runs_dir / name).unlink(missing_ok=True)
-            after = len(snapshot.live) - len(small) + 1
-            return CompactResult(len(snapshot.live), after, table.num_rows)
+        before, after, rows = self.parts_folder.compact(small_part_rows, sort_by=CLUSTER_BY)
+        return CompactResult(before, after, rows)
 
     def remove_rows(self, predicate: pc.Expression) -> int:
         """Delete the rows matching `predicate` (e.g. `pc.field("face_id") == "ann"`), rewriting
         only the parts that hold any; returns how many rows went."""
-        removed = 0
-        with self._rewrite_lock():
-            # A rewrite that crashed earlier may have left a replaced part (still holding the
-            # rows an erase wants gone) on disk; readers skip it, but it must not linger.
-            self._clear_leftovers()
-            for name in self._snapshot().live:
-                table = self._read_parts([name])
-                keep = table.filter(~predicate)
-                gone = table.num_rows - keep.num_rows
-                if not gone:
-                    continue
-                if keep.num_rows:
-                    self._write_part(keep, MERGED_PREFIX, replaces=[name])
-                (self.runs_dir / name).unlink(missing_ok=True)
-                removed += gone
-        return removed
+        return self.parts_folder.remove_rows(predicate)
+
+    def check(self, *, repair: bool = False) -> CheckReport:
+        """Verify every part in full against the schema (`workbench catalogue check`); with
+        `repair`, quarantine damaged and foreign parts and stray files, clear leftovers."""
+        return self.parts_folder.check(repair=repair)
+
+    def quarantined(self) -> list[Path]:
+        """Parts moved out of the catalogue because they were damaged or foreign."""
+        return self.parts_folder.quarantined()
 
     # --- Reading ---------------------------------------------------------------------------
 
     def table(self, columns: Sequence[str] | None = None, filter: pc.Expression | None = None):
         """A consistent Arrow table of the rows (all columns unless `columns`)."""
-        return self._consistently(
-            lambda names: self._read_parts(names, columns=columns, filter=filter)
-        )
+        return self.parts_folder.table(columns, filter)
 
     def runs(self, columns: Sequence[str] | None = None) -> pd.DataFrame:
         """Every row as a pandas DataFrame (nullable integer columns stay integers)."""
@@ -269,17 +236,12 @@ class Catalogue:
         `query("SELECT prompt, count(*) FROM runs GROUP BY prompt")`."""
 
         def run(names: list[str]) -> pd.DataFrame:
-            try:
-                # A cursor per query: its temp view `runs` is its own, so threads never clash.
-                with self._database().cursor() as con:
-                    self._create_view(con, names)
-                    return con.execute(sql, params or []).df()
-            except duckdb.IOException as exc:
-                if self._vanished(names):
-                    raise _Retry from None
-                raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
+            # A cursor per query: its temp view `runs` is its own, so threads never clash.
+            with self._database().cursor() as con:
+                self.parts_folder.create_view(con, "runs", names)
+                return con.execute(sql, params or []).df()
 
-        return self._consistently(run)
+        return self.parts_folder.consistently(run)
 
     def stored_among(self, keys: Iterable[str]) -> set[str]:
         """Which of `keys` have stored images: the dedupe check for a plan, done in DuckDB so it
@@ -291,23 +253,18 @@ class Catalogue:
         def run(names: list[str]) -> set[str]:
             if not names:
                 return set()
-            try:
-                with self._database().cursor() as con:
-                    self._create_view(con, names)
-                    con.register("wanted", wanted)
-                    found = con.execute(
-                        "SELECT DISTINCT runs.request_key FROM runs "
-                        "SEMI JOIN wanted ON runs.request_key = wanted.request_key "
-                        "WHERE runs.status = ?",
-                        [STATUS_OK],
-                    ).fetchall()
-            except duckdb.IOException as exc:
-                if self._vanished(names):
-                    raise _Retry from None
-                raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
+            with self._database().cursor() as con:
+                self.parts_folder.create_view(con, "runs", names)
+                con.register("wanted", wanted)
+                found = con.execute(
+                    "SELECT DISTINCT runs.request_key FROM runs "
+                    "SEMI JOIN wanted ON runs.request_key = wanted.request_key "
+                    "WHERE runs.status = ?",
+                    [STATUS_OK],
+                ).fetchall()
             return {key for (key,) in found}
 
-        return self._consistently(run)
+        return self.parts_folder.consistently(run)
 
     def rows_for(self, prompt: str, seed: int) -> pd.DataFrame:
         """Every row of one prompt+seed (all faces, scales, sizes), via DuckDB."""
@@ -322,6 +279,8 @@ class Catalogue:
 
         `recent(5, prompt="studio", status="failed")`; None values are ignored.
         """
+        if count < 0:
+            raise InputError(f"count must be 0 (every row) or more, not {count}")
         filters = {column: value for column, value in equal.items() if value is not None}
         unknown = set(filters) - set(COLUMNS)
         if unknown:
@@ -377,118 +336,9 @@ class Catalogue:
 
     def parts(self) -> list[Path]:
         """The live part files right now (for tools and tests)."""
-        return [self.runs_dir / name for name in self._snapshot().live]
+        return self.parts_folder.parts()
 
     # --- Internals -------------------------------------------------------------------------
-
-    def _write_part(self, table: pa.Table, prefix: str, replaces: Sequence[str] = ()) -> Path:
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{prefix}{stamp}-{os.getpid()}-{secrets.token_hex(4)}{PART_SUFFIX}"
-        if replaces:
-            metadata = dict(table.schema.metadata or {})
-            metadata[REPLACES_KEY] = json.dumps(list(replaces)).encode()
-            table = table.replace_schema_metadata(metadata)
-        final = self.runs_dir / name
-        # A leading dot as well as the suffix: pandas' and pyarrow's own folder readers skip
-        # dot-files, so `pd.read_parquet(<catalogue>/runs)` never trips over a part in progress.
-        tmp = final.with_name(f".{name}{TMP_SUFFIX}")
-        try:
-            # Row groups small enough that min/max statistics let DuckDB skip most of a big
-            # part when looking up one prompt+seed.
-            pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
-            # Rename is the commit point: readers list only finished names. (No fsync: the
-            # promise is surviving a killed process, not a power cut.)
-            os.replace(tmp, final)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        return final
-
-    def _list(self) -> list[str]:
-        try:
-            names = os.listdir(self.runs_dir)
-        except FileNotFoundError:
-            return []
-        # Temp files end in .tmp, so they never match: a half-written part is never read.
-        return sorted(
-            name
-            for name in names
-            if name.endswith(PART_SUFFIX) and name.startswith((PART_PREFIX, MERGED_PREFIX))
-        )
-
-    def _replaces(self, name: str) -> list[str]:
-        try:
-            metadata = pq.read_schema(self.runs_dir / name).metadata or {}
-        except FileNotFoundError:
-            raise _Retry from None
-        return json.loads(metadata.get(REPLACES_KEY, b"[]"))
-
-    def _snapshot(self) -> _Snapshot:
-        listed = self._list()
-        replaced: set[str] = set()
-        for name in listed:
-            if name.startswith(MERGED_PREFIX):
-                replaced.update(self._replaces(name))
-        return _Snapshot([n for n in listed if n not in replaced], frozenset(listed))
-
-    def _consistently(self, read: Callable[[list[str]], _T]) -> _T:
-        """Run `read` over the live parts until no rewrite interfered.
-
-        Optimistic first (no lock: appends never interfere, rewrites are rare); if rewrites
-        keep racing the read, hold the rewrite lock shared, which waits out rewriters.
-        """
-        for attempt in range(OPTIMISTIC_READS):
-            try:
-                return self._read_once(read)
-            except _Retry:
-                time.sleep(0.002 * attempt)
-        with self._rewrite_lock(shared=True):
-            for _ in range(OPTIMISTIC_READS):
-                try:
-                    return self._read_once(read)
-                except _Retry:
-                    continue
-        raise CatalogueError(f"{self.runs_dir} kept changing while being read; try again")
-
-    def _read_once(self, read: Callable[[list[str]], _T]) -> _T:
-        snapshot = self._snapshot()
-        result = read(snapshot.live)
-        self._check_still_covered(snapshot)
-        return result
-
-    def _check_still_covered(self, snapshot: _Snapshot) -> None:
-        """After a read: a rewrite that appeared meanwhile must not cover parts we did not read
-        (a listing taken mid-rename can miss both a new merged part and the parts it replaced)."""
-        read = set(snapshot.live)
-        for name in self._list():
-            if name.startswith(MERGED_PREFIX) and name not in snapshot.listed:
-                replaced = set(self._replaces(name))
-                if not replaced <= read:
-                    raise _Retry
-
-    def _read_parts(
-        self,
-        names: Sequence[str],
-        columns: Sequence[str] | None = None,
-        filter: pc.Expression | None = None,
-    ) -> pa.Table:
-        if not names:
-            empty = SCHEMA.empty_table()
-            return empty.select(list(columns)) if columns else empty
-        paths = [str(self.runs_dir / name) for name in names]
-        try:
-            # The current schema over every part: columns added by later versions read as null
-            # in older parts.
-            dataset = ds.dataset(paths, schema=SCHEMA, format="parquet")
-            return dataset.to_table(columns=list(columns) if columns else None, filter=filter)
-        except (FileNotFoundError, OSError, pa.ArrowInvalid) as exc:
-            if self._vanished(names):
-                raise _Retry from None
-            raise CatalogueError(f"reading {self.runs_dir} failed: {exc}") from None
-
-    def _vanished(self, names: Sequence[str]) -> bool:
-        return any(not (self.runs_dir / name).exists() for name in names)
 
     def _database(self) -> duckdb.DuckDBPyConnection:
         # Opening DuckDB costs ~20 ms; one in-memory database per catalogue, cursors per query.
@@ -497,42 +347,9 @@ class Catalogue:
                 self._duckdb = duckdb.connect()
             return self._duckdb
 
-    def _create_view(self, con: duckdb.DuckDBPyConnection, names: Sequence[str]) -> None:
-        if not names:
-            con.register("_empty_runs", SCHEMA.empty_table())
-            con.execute("CREATE OR REPLACE TEMP VIEW runs AS SELECT * FROM _empty_runs")
-            return
-        files = ", ".join(_sql_string(str(self.runs_dir / name)) for name in names)
-        con.execute(
-            "CREATE OR REPLACE TEMP VIEW runs AS "
-            f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
-        )
-
-    @contextlib.contextmanager
-    def _rewrite_lock(self, shared: bool = False) -> Iterator[None]:
-        # flock is released by the kernel when a process dies, so a crash never leaves it held.
-        self.path.mkdir(parents=True, exist_ok=True)
-        with open(self.path / LOCK_NAME, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def _clear_leftovers(self) -> None:
-        """Remove what crashed writers left: replaced parts still present, stale temp files."""
-        snapshot = self._snapshot()
-        for name in snapshot.listed - set(snapshot.live):
-            (self.runs_dir / name).unlink(missing_ok=True)
-        remove_stale_temp_files(self.runs_dir, f"*{TMP_SUFFIX}", STALE_TMP_SECONDS)
-
 
 _PANDAS_TYPES = {
     pa.int16(): pd.Int16Dtype(),
     pa.int32(): pd.Int32Dtype(),
     pa.int64(): pd.Int64Dtype(),
 }
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

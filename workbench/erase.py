@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import Panel
+from workbench.parts import is_part_name
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 
@@ -39,6 +42,8 @@ class EraseReport:
     unlogged: int = 0
     # Recorded sweep specs that named the face id (a name is personal data too): rewritten.
     sweep_records: int = 0
+    # Quarantined catalogue files holding the person's rows, or too damaged to tell: deleted.
+    quarantined: int = 0
 
     def summary(self) -> str:
         text = (
@@ -47,6 +52,8 @@ class EraseReport:
         )
         if self.unlogged:
             text += f", {self.unlogged} unlogged file(s) from interrupted runs"
+        if self.quarantined:
+            text += f", {self.quarantined} quarantined catalogue file(s)"
         if self.sweep_records:
             text += f", {self.sweep_records} sweep record(s) rewritten without the id"
         if self.images_kept:
@@ -89,6 +96,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         deleted += store.delete(image_hash)
     rows = catalogue.remove_rows(person)
     records = _scrub_sweep_records(catalogue, face_id)
+    quarantined = _scrub_quarantine(catalogue, {face_id, *face_hashes})
     logged = set(table.filter(pc.field("image_hash").is_valid())["image_hash"].to_pylist())
     unlogged = _remove_unlogged(store, logged)
     faces = 0
@@ -103,6 +111,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         catalogue_rows=rows,
         images_kept=len(shared),
         sweep_records=records,
+        quarantined=quarantined,
         unlogged=unlogged,
     )
 
@@ -134,3 +143,31 @@ def _scrub_sweep_records(catalogue: Catalogue, face_id: str) -> int:
             )
             rewritten += 1
     return rewritten
+
+
+def _scrub_quarantine(catalogue: Catalogue, marks: set[str]) -> int:
+    """Delete quarantined files that hold the person's id or face hash.
+
+    A readable file is searched cell by cell; a damaged part cannot be, so it goes whole (it
+    was ours and nobody can read it anyway); any other unreadable file is searched as bytes.
+    """
+    deleted = 0
+    for path in catalogue.quarantined():
+        try:
+            table = pq.read_table(path)
+        except FileNotFoundError:
+            continue
+        except Exception:  # damaged: any error pyarrow raises on a bad file
+            holds = is_part_name(path.name) or any(
+                mark.encode() in path.read_bytes() for mark in marks
+            )
+        else:
+            holds = any(
+                pc.any(pc.is_in(column.cast(pa.string()), pa.array(sorted(marks)))).as_py()
+                for column in table.columns
+                if pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+            )
+        if holds:
+            path.unlink(missing_ok=True)
+            deleted += 1
+    return deleted

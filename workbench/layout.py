@@ -6,16 +6,25 @@ else `./data`. Only `faces/` of the demo panel and `sweeps/` examples are commit
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from workbench.errors import InputError
 
 # Every temp file the workbench writes ends so; cleanups of crashed writers look for it.
 TMP_SUFFIX = ".tmp"
 DATA_ENV = "WORKBENCH_DATA"
 DEFAULT_DATA = Path("data")
+# Face photos and the portraits made from them are personal data: every folder the workbench
+# creates is its owner's alone, and so is every file it writes (whatever the umask says).
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -53,12 +62,67 @@ class DataLayout:
         """Sweep specifications (TOML)."""
         return self.root / "sweeps"
 
+    @property
+    def quarantine(self) -> Path:
+        """Damaged or foreign catalogue parts, moved out of the way (one folder per dataset)."""
+        return self.catalogue / "quarantine"
+
+    @property
+    def state(self) -> Path:
+        """Small coordination files shared by processes (tombstones of erased faces, ...)."""
+        return self.root / "state"
+
+    def inside(self, path: str | os.PathLike[str]) -> Path:
+        """`path` (relative to the root, or absolute) resolved, if it stays under the root.
+
+        Paths read from files (a manifest, a catalogue row) pass through here before anything
+        opens or deletes them: `../../victim/keep` or a symlink out of the root is refused.
+        """
+        candidate = (self.root / path).resolve()
+        if not candidate.is_relative_to(self.root.resolve()):
+            raise InputError(f"{path!s} points outside the data folder {self.root}; refused")
+        return candidate
+
+
+def make_private_dir(path: Path) -> Path:
+    """Create `path` and any missing parents as owner-only folders (PRIVATE_DIR_MODE)."""
+    missing = []
+    current = path
+    while not current.exists():
+        missing.append(current)
+        if current.parent == current:
+            break
+        current = current.parent
+    for folder in reversed(missing):
+        try:
+            folder.mkdir(mode=PRIVATE_DIR_MODE)
+        except FileExistsError:  # another process made it meanwhile
+            continue
+        os.chmod(folder, PRIVATE_DIR_MODE)  # mkdir's mode passes through the umask
+    return path
+
+
+@contextlib.contextmanager
+def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
+    """Hold an advisory lock on `path` (created if missing) across processes.
+
+    flock is released by the kernel when a process dies, so a crash never leaves it held.
+    `shared` lets several holders in at once (readers), never beside an exclusive one.
+    """
+    make_private_dir(path.parent)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
 
 def write_atomically(target: Path, data: bytes, *, durable: bool = False) -> None:
     """Write `data` to `target` so that no reader ever sees half of it.
 
     A unique temp file beside the target (the rename stays on one disk), then a rename; on any
-    failure the temp file goes. `durable` also fsyncs first, for small files whose loss would
+    failure the temp file goes. The file is the owner's alone (PRIVATE_FILE_MODE, mkstemp's). `durable` also fsyncs first, for small files whose loss would
     hurt (the panel); images skip it, being re-requestable and many.
     """
     handle, tmp_name = tempfile.mkstemp(

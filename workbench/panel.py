@@ -7,16 +7,14 @@ downscale, detect exactly one face), so everything downstream can trust a stored
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import fcntl
 import functools
 import hashlib
 import io
 import os
 import re
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -26,7 +24,7 @@ from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from workbench.errors import InputError
 from workbench.face_models import DLIB_LOCK, face_detector
-from workbench.layout import DataLayout, write_atomically
+from workbench.layout import DataLayout, file_lock, make_private_dir, write_atomically
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -686,7 +684,7 @@ class Panel:
 
     def _store(self, face: Face, jpeg: bytes, faces: list[Face]) -> None:
         """JPEG first (temp + rename), then the manifest; undo the JPEG if the manifest fails."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root)
         target = self.image_path(face)
         write_atomically(target, jpeg, durable=True)
         try:
@@ -719,16 +717,8 @@ class Panel:
                 leftover.unlink(missing_ok=True)
         return face
 
-    @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
-        # flock is released by the kernel if the process dies, so a crash never leaves it held.
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK_NAME, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _lock(self):
+        return file_lock(self.root / LOCK_NAME)
 
     def _write_manifest(self, faces: list[Face]) -> None:
         """Replace the manifest atomically (temp file + rename)."""
@@ -737,7 +727,7 @@ class Panel:
         writer.writeheader()
         for face in faces:
             writer.writerow(asdict(face))
-        self.root.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.root)
         write_atomically(self.manifest_path, buffer.getvalue().encode("utf-8"), durable=True)
 
 

@@ -1,7 +1,9 @@
-"""`workbench catalogue show | stats | compact | path`: read the log of every run back (llm's
-`logs`, over Parquet)."""
+"""`workbench catalogue show | stats | compact | check | path`: read the log of every run back
+(llm's `logs`, over Parquet), and keep it healthy."""
 
 from __future__ import annotations
+
+import sys
 
 import click
 import pandas as pd
@@ -9,6 +11,8 @@ import pandas as pd
 from workbench.catalogue import Catalogue
 from workbench.layout import DataLayout
 
+# The table stays readable whatever a prompt holds (100 KB, newlines): cells are cut to this.
+COLUMN_WIDTH = 40
 SHOW_COLUMNS = [
     "created_at",
     "sweep_id",
@@ -38,7 +42,14 @@ def path_command(layout: DataLayout) -> None:
 
 
 @command.command("show")
-@click.option("-n", "--count", default=20, show_default=True, help="Rows to show (0: all).")
+@click.option(
+    "-n",
+    "--count",
+    default=20,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Rows to show (0: all).",
+)
 @click.option("--sweep", "sweep_id", help="Only this sweep id.")
 @click.option("--prompt", help="Only this prompt (exact).")
 @click.option("--seed", type=int, help="Only this seed.")
@@ -66,8 +77,7 @@ def show(
     if as_json:
         click.echo(rows.to_json(orient="records", lines=True, date_format="iso").rstrip())
         return
-    with pd.option_context("display.max_colwidth", 40, "display.width", 200):
-        click.echo(rows[SHOW_COLUMNS].to_string(index=False))
+    click.echo(_clipped(rows[SHOW_COLUMNS]).to_string(index=False))
 
 
 @command.command("stats")
@@ -101,3 +111,51 @@ def compact(layout: DataLayout) -> None:
             f"merged {result.parts_before - result.parts_after + 1} parts ({result.rows} rows): "
             f"{result.parts_before} parts -> {result.parts_after}"
         )
+
+
+@command.command("check")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Move damaged or foreign parts and stray files to catalogue/quarantine/, "
+    "delete crashed writers' leftovers.",
+)
+@click.pass_obj
+def check(layout: DataLayout, repair: bool) -> None:
+    """Read every part in full and compare it with the schema. Exit 1 if anything is wrong
+    (and, with --repair, nothing could be repaired)."""
+    catalogue = Catalogue(layout.catalogue)
+    report = catalogue.check(repair=repair)
+    click.echo(f"catalogue {catalogue.path}: {report.parts} parts, {report.rows} rows")
+    for problem in report.problems:
+        click.echo(f"  {problem.line()}")
+    quarantined = catalogue.quarantined()
+    if quarantined:
+        click.echo(f"  {len(quarantined)} file(s) in quarantine: {quarantined[0].parent}")
+    if report.ok:
+        click.echo("ok: every part reads in full and fits the schema")
+        return
+    newer_only = all(problem.kind == "newer" for problem in report.problems)
+    if repair and not newer_only:
+        click.echo("repaired: the parts above were moved to quarantine or removed")
+        return
+    if not repair:
+        click.echo("run `workbench catalogue check --repair` to move them out of the way")
+    sys.exit(1)
+
+
+def _clipped(rows: pd.DataFrame) -> pd.DataFrame:
+    """Text cells on one line and at most COLUMN_WIDTH characters (pandas' own max_colwidth
+    applies to repr, not to `to_string`)."""
+
+    def clip(value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = " ".join(value.split())
+        return text if len(text) <= COLUMN_WIDTH else text[: COLUMN_WIDTH - 1] + "…"
+
+    clipped = rows.copy()
+    for column in clipped.columns:
+        if clipped[column].dtype == object or pd.api.types.is_string_dtype(clipped[column]):
+            clipped[column] = clipped[column].map(clip)
+    return clipped
