@@ -68,7 +68,11 @@ def test_a_truncated_part_is_one_warning_line_and_the_command_works(
     assert "Traceback" not in result.stderr
     warnings = [line for line in result.stderr.splitlines() if "workbench.parts" in line]
     assert len(warnings) == 1 and damaged.name in warnings[0]
-    assert (panel_layout.quarantine / "runs" / damaged.name).exists()
+    quarantined = panel_layout.quarantine / "runs" / damaged.name
+    if args[0] == "faces":  # erase deletes it: it may hold hopper's rows, nobody can tell
+        assert not quarantined.exists() and "1 quarantined catalogue file(s)" in result.stdout
+    else:
+        assert quarantined.exists()
 
 
 def test_check_reports_then_repairs(panel_layout, damaged):
