@@ -585,6 +585,16 @@ class Panel:
             )
         return data
 
+    def thumbnail_jpeg(self, face: Face | str, size: int = 160) -> bytes:
+        """A small JPEG of a face for a page (at most `size` px on its longer side)."""
+        with Image.open(io.BytesIO(self.jpeg_bytes(face))) as image:
+            image.draft("RGB", (size, size))
+            image = image.convert("RGB")
+            image.thumbnail((size, size))
+            buffer = io.BytesIO()
+            image.save(buffer, format="JPEG", quality=85)
+        return buffer.getvalue()
+
     # --- import ---
 
     def add(

@@ -1,0 +1,192 @@
+"""The app's callbacks as plain functions over the library: no browser, real files, the real
+simulator on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+import pytest
+
+from workbench.app import build_app
+from workbench.app import catalogue as catalogue_tab
+from workbench.app import panel as panel_tab
+from workbench.app import sweep as sweep_tab
+from workbench.app.banner import banner_text
+from workbench.app.context import AppContext
+from workbench.backend import Backend
+from workbench.catalogue import Catalogue
+from workbench.errors import InputError
+from workbench.panel import Panel
+from workbench.simulator import SimulatorConfig, SimulatorServer
+
+pytest_plugins = ["sweep_fixtures"]
+
+KEY = "app-test-key-7f3a"
+FORM = dict(
+    prompts="studio headshot\n\nfilm noir portrait\n",
+    seeds="1-2",
+    scales="0.8",
+    size="1:1",
+    custom_size="",
+    samples=1,
+    faces=None,
+    max_images=None,
+    price_per_image=0.02,
+    concurrency=4,
+)
+
+
+@pytest.fixture
+def simulator():
+    with SimulatorServer(SimulatorConfig(api_key=KEY)) as server:
+        yield server
+
+
+@pytest.fixture
+def ctx(panel_layout, simulator, tmp_path) -> AppContext:
+    backend = Backend(url=simulator.url, api_key=KEY, kind="simulator")
+    return AppContext(layout=panel_layout, backend=backend, api_concurrency=4, exports=tmp_path)
+
+
+def test_the_banner_names_the_backend_and_never_the_key():
+    simulated = banner_text(Backend("http://127.0.0.1:1", KEY, "simulator"))
+    remote = banner_text(Backend("https://api.example.com", KEY, "remote"))
+    assert "simulator" in simulated and "not real portraits" in simulated
+    assert "https://api.example.com" in remote and "API key: set" in remote
+    assert KEY not in simulated + remote
+
+
+def test_faces_are_inline_data_never_a_file_url(panel_layout):
+    page = panel_tab.faces_html(panel_layout)
+    assert page.count("data:image/jpeg;base64,") == 2
+    assert str(panel_layout.root) not in page and "file=" not in page
+    assert list(panel_tab.faces_table(panel_layout)["id"]) == ["hopper", "astronaut"]
+    assert "panel: 2 face(s)" in panel_tab.balance_text(panel_layout)
+
+
+def test_upload_goes_through_the_import_pipeline_and_the_upload_is_deleted(
+    layout, hopper_jpeg, tmp_path
+):
+    photo = tmp_path / "upload" / "Grace Hopper.jpg"
+    junk = tmp_path / "upload" / "notes.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(hopper_jpeg)
+    junk.write_bytes(b"not an image at all")
+    report = panel_tab.add_faces(layout, [str(photo), str(junk)], "public domain", False)
+    assert "added Grace Hopper.jpg: added as grace-hopper" in report
+    assert "rejected notes.jpg" in report
+    assert report.endswith("1 added, 0 already present, 1 rejected")
+    assert not photo.exists() and not junk.exists()
+    assert Panel(layout).get("grace-hopper").consent == "public domain"
+
+
+def test_attributes_are_edited_and_erase_removes_the_person(panel_layout):
+    assert panel_tab.set_attribute(panel_layout, "hopper", "age_band", "75+") == (
+        "hopper: age_band = '75+'"
+    )
+    with pytest.raises(InputError, match="monk_skin_tone"):
+        panel_tab.set_attribute(panel_layout, "hopper", "monk_skin_tone", "11")
+    box, warning = panel_tab.erase_prompt("hopper")
+    assert box["visible"] is True and "cannot be undone" in warning
+    assert Panel(panel_layout).get("hopper")  # asking is not erasing
+    _, report = panel_tab.erase(panel_layout, "hopper")
+    assert report.startswith("erased hopper: 1 face")
+    assert panel_tab.face_ids(panel_layout) == ["astronaut"]
+
+
+def test_the_form_builds_the_same_sweep_a_toml_file_would():
+    sweep = sweep_tab.sweep_from_form(**FORM)
+    assert sweep.prompts == ["studio headshot", "film noir portrait"]
+    assert sweep.seed_values() == [1, 2]
+    assert sweep.size_values() == [(768, 768)]
+    assert sweep.faces == "all"
+    custom = sweep_tab.sweep_from_form(
+        **{**FORM, "size": "custom", "custom_size": "1024x512", "scales": "0.6, 0.9"}
+    )
+    assert custom.size_values() == [(1024, 512)] and custom.identity_scales == [0.6, 0.9]
+    with pytest.raises(InputError, match="seeds"):
+        sweep_tab.sweep_from_form(**{**FORM, "seeds": "1-x"})
+    with pytest.raises(InputError, match="prompts"):
+        sweep_tab.sweep_from_form(**{**FORM, "prompts": "\n \n"})
+
+
+def test_the_estimate_counts_requests_images_cost_and_time(ctx):
+    run = sweep_tab.SweepRun.prepare(sweep_tab.sweep_from_form(**FORM), ctx.layout)
+    text = sweep_tab.estimate_text(run, "simulator")
+    assert text.startswith("**8 requests · 8 images · cost 0.16 · about")
+    capped = sweep_tab.SweepRun.prepare(
+        sweep_tab.sweep_from_form(**{**FORM, "max_images": 3}), ctx.layout
+    )
+    assert "3 requests · 3 images" in sweep_tab.estimate_text(capped, "simulator")
+    assert "capped by the budget of 3 images" in sweep_tab.estimate_text(capped, "simulator")
+
+
+async def test_a_run_reports_progress_and_results_then_a_summary(ctx):
+    sweep = sweep_tab.sweep_from_form(**FORM)
+    updates = [update async for update in sweep_tab.run_sweep(ctx, sweep)]
+    final_progress, final_results = updates[-1]
+    assert 'value="8" max="8"' in final_progress and "done: sweep" in final_progress
+    assert len(final_results) == 8
+    for path, caption in final_results:
+        assert path.startswith(str(ctx.layout.thumbnails)) and "seed" in caption
+    rows = Catalogue(ctx.layout.catalogue).runs()
+    assert len(rows) == 8 and set(rows.status) == {"ok"}
+
+
+async def test_cancelling_a_run_keeps_what_arrived(panel_layout, tmp_path):
+    with SimulatorServer(SimulatorConfig(api_key=KEY, latency_ms=300)) as slow:
+        ctx = AppContext(
+            panel_layout, Backend(slow.url, KEY, "simulator"), api_concurrency=2, exports=tmp_path
+        )
+        sweep = sweep_tab.sweep_from_form(**{**FORM, "seeds": "1-20", "concurrency": 2})
+        seen: list[str] = []
+
+        async def consume():
+            async for progress, _ in sweep_tab.run_sweep(ctx, sweep):
+                seen.append(progress)
+
+        task = asyncio.create_task(consume())
+        while not any(
+            "requests" in p and not p.startswith('<div id="sweep-progress"><progress value="0"')
+            for p in seen
+        ):
+            await asyncio.sleep(0.1)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    rows = Catalogue(panel_layout.catalogue).runs()
+    assert 0 < len(rows) < 80
+    assert set(rows.status) == {"ok"}
+
+
+def test_catalogue_filters_and_exports_the_filtered_rows(ctx):
+    asyncio.run(_drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**FORM))))
+    layout = ctx.layout
+    choices = catalogue_tab.filter_choices(layout)
+    assert choices["prompt"] == [catalogue_tab.ANY, "film noir portrait", "studio headshot"]
+    rows = catalogue_tab.filtered_rows(layout, "studio headshot", "hopper", None, catalogue_tab.ANY)
+    assert len(rows) == 2 and set(rows.face_id) == {"hopper"}
+    csv_path = catalogue_tab.export_rows(ctx, "csv", "studio headshot", None, None, None)
+    parquet_path = catalogue_tab.export_rows(ctx, "parquet", None, "astronaut", None, None)
+    assert len(pd.read_csv(csv_path)) == 4
+    exported = pd.read_parquet(parquet_path)
+    assert len(exported) == 4 and set(exported.face_id) == {"astronaut"}
+    assert KEY not in Path(csv_path).read_text()
+
+
+def test_the_app_builds_with_every_tab(ctx):
+    blocks = build_app(ctx)
+    assert isinstance(blocks, gr.Blocks)
+    config = str(blocks.get_config_file())
+    for tab in ("Panel", "Sweep", "Catalogue"):
+        assert tab in config
+    assert KEY not in config
+
+
+async def _drain(updates) -> None:
+    async for _ in updates:
+        pass
