@@ -22,7 +22,7 @@ FORM = [
     "1:1",  # size
     "",  # custom size
     1,  # images per request
-    [],  # faces: all
+    ["grace-hopper", "eileen-collins"],  # faces
     100,  # budget cap
     0.01,  # price per image
 ]

@@ -82,10 +82,12 @@ def build(ctx: AppContext) -> Loader:
     layout = ctx.layout
     with gr.Tab("Catalogue", id="catalogue") as tab:
         with gr.Row():
-            prompt = gr.Dropdown(label="Prompt", choices=[ANY], value=ANY, scale=3)
-            face = gr.Dropdown(label="Face", choices=[ANY], value=ANY)
-            sweep = gr.Dropdown(label="Sweep", choices=[ANY], value=ANY)
-            status = gr.Dropdown(label="Status", choices=[ANY], value=ANY)
+            prompt = gr.Dropdown(
+                label="Prompt", choices=[ANY], value=ANY, allow_custom_value=True, scale=3
+            )
+            face = gr.Dropdown(label="Face", choices=[ANY], value=ANY, allow_custom_value=True)
+            sweep = gr.Dropdown(label="Sweep", choices=[ANY], value=ANY, allow_custom_value=True)
+            status = gr.Dropdown(label="Status", choices=[ANY], value=ANY, allow_custom_value=True)
         count = gr.Markdown(elem_id="catalogue-count")
         table = gr.Dataframe(interactive=False, elem_id="catalogue-table", max_height=520)
         with gr.Row():

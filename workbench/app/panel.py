@@ -115,13 +115,17 @@ def build(ctx: AppContext) -> Loader:
             add_report = gr.Textbox(label="Import report", lines=3, interactive=False)
         with gr.Accordion("Edit attributes", open=False):
             with gr.Row():
-                edit_face = gr.Dropdown(label="Face", choices=[], elem_id="edit-face")
+                edit_face = gr.Dropdown(
+                    label="Face", choices=[], allow_custom_value=True, elem_id="edit-face"
+                )
                 attribute = gr.Dropdown(label="Attribute", choices=list(ATTRIBUTES), value="notes")
                 value = gr.Textbox(label="Value (empty clears it)")
             save_button = gr.Button("Save attribute")
             edit_report = gr.Markdown()
         with gr.Accordion("Erase a person", open=False):
-            erase_face_id = gr.Dropdown(label="Face", choices=[], elem_id="erase-face")
+            erase_face_id = gr.Dropdown(
+                label="Face", choices=[], allow_custom_value=True, elem_id="erase-face"
+            )
             erase_button = gr.Button("Erase…", variant="stop")
             with gr.Group(visible=False) as confirm_box:
                 confirm_text = gr.Markdown()

@@ -163,7 +163,14 @@ def build(ctx: AppContext) -> Loader:
                     size = gr.Radio(SIZE_CHOICES, value="3:4", label="Size")
                     custom_size = gr.Textbox(label="Custom size WxH", value="1024x1024")
                     samples = gr.Slider(1, 8, value=1, step=1, label="Images per request")
-                faces = gr.CheckboxGroup(label="Faces (none ticked: all)", elem_id="sweep-faces")
+                # Any id is accepted here (faces come and go); the sweep names an unknown one.
+                faces = gr.Dropdown(
+                    label="Faces (none chosen: all)",
+                    choices=face_ids(layout),
+                    multiselect=True,
+                    allow_custom_value=True,
+                    elem_id="sweep-faces",
+                )
                 with gr.Row():
                     max_images = gr.Number(label="Budget cap (images)", value=200, precision=0)
                     price = gr.Number(label="Price per image", value=0.0)
