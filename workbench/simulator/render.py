@@ -24,9 +24,15 @@ import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
 from workbench.contract import PortraitParams
-from workbench.face_models import DLIB_LOCK, face_detector, shape_predictor
+from workbench.face_models import (
+    DLIB_LOCK,
+    face_detector,
+    face_recognition_model,
+    shape_predictor,
+)
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.style import (
+    Appearance,
     SampleVariation,
     Style,
     drifted,
@@ -34,7 +40,7 @@ from workbench.simulator.style import (
     stability,
 )
 
-__all__ = ["JPEG_COMMENT", "render_portrait", "stability"]
+__all__ = ["JPEG_COMMENT", "appearance", "render_portrait", "stability"]
 
 JPEG_QUALITY = 88
 # Every output says what it is, inside the file rather than over the face.
@@ -66,7 +72,7 @@ def render_portrait(
     if params.seed <= 0:
         raise ValueError("seed: resolve -1 to a concrete seed before rendering")
     reference = _reference(face_jpeg)
-    style = drifted(params.prompt, params.seed, reference.digest, model_version)
+    style = drifted(params.prompt, params.seed, reference.appearance, model_version)
     variation = sample_variation(params.prompt, params.seed, sample_index)
     width, height = params.width, params.height
     identity = round(params.identity_scale, 2)
@@ -106,6 +112,7 @@ class _Reference:
     """The input photo prepared once: head-and-shoulders crop, its soft mask, the face in it."""
 
     digest: bytes  # SHA-256 of the JPEG bytes: the key for everything face-dependent
+    appearance: Appearance  # what the style's drift follows (see simulator.style.drifted)
     crop: Image.Image  # RGB
     alpha: Image.Image  # L, soft head-and-shoulders mask (0 outside the photo)
     face_x: float  # face centre and width, in crop pixels
@@ -127,10 +134,47 @@ class _FaceFound:
     width: float
     eyes: tuple[tuple[float, float], tuple[float, float]]
     nose: tuple[float, float]
+    descriptor: tuple[float, ...]  # dlib's 128-d face descriptor
+
+
+@dataclass(frozen=True)
+class _Photo:
+    """What is learnt once per input photo: where its face is and how its person looks."""
+
+    face: _FaceFound | None
+    appearance: Appearance
+
+
+def appearance(face_jpeg: bytes) -> Appearance:
+    """What the simulator sees of the person in a photo (face descriptor, skin tone); the drift
+    of an unstable style follows it."""
+    return _reference(face_jpeg).appearance
+
+
+def _look_at(image: Image.Image) -> _Photo:
+    face = _find_face(image)
+    if face is None:
+        w, h = image.size
+        centre = (w * 0.35, h * 0.3, w * 0.65, h * 0.55)
+        return _Photo(None, Appearance((0.0,) * 128, _lab(image.crop(centre))))
+    r = 0.08 * face.width
+    cheeks = [(eye[0], (eye[1] + face.nose[1]) / 2 + r) for eye in face.eyes]
+    patches = [image.crop((x - r, y - r, x + r, y + r)) for x, y in cheeks]
+    skin = tuple(float(c) for c in np.mean([_lab(patch) for patch in patches], axis=0))
+    return _Photo(face, Appearance(face.descriptor, skin))  # type: ignore[arg-type]
+
+
+def _lab(image: Image.Image) -> tuple[float, float, float]:
+    """CIELAB of an image's mean colour (skimage: Pillow's LAB mode stores signed a*, b*)."""
+    from skimage.color import rgb2lab
+
+    mean = np.asarray(image.convert("RGB"), dtype=np.float64).reshape(-1, 3).mean(axis=0)
+    lab = rgb2lab((mean / 255.0).reshape(1, 1, 3))[0, 0]
+    return float(lab[0]), float(lab[1]), float(lab[2])
 
 
 def _find_face(image: Image.Image) -> _FaceFound | None:
-    """The largest frontal face with its eyes and nose base, in `image` pixels, or None."""
+    """The largest frontal face with its eyes, nose base and descriptor, or None."""
     scale = min(1.0, 640.0 / max(image.size))
     small = (
         image
@@ -145,7 +189,12 @@ def _find_face(image: Image.Image) -> _FaceFound | None:
         if not found:
             return None
         box = max(found, key=lambda r: r.width() * r.height())
-        parts = [(p.x / scale, p.y / scale) for p in shapes(pixels, box).parts()]
+        shape = shapes(pixels, box)
+        parts = [(p.x / scale, p.y / scale) for p in shape.parts()]
+        descriptor = tuple(
+            round(float(v), 6)
+            for v in face_recognition_model().compute_face_descriptor(pixels, shape)
+        )
     # The five-point model gives two corners per eye, then the base of the nose.
     eyes = tuple(((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in (parts[0:2], parts[2:4]))
     return _FaceFound(
@@ -154,12 +203,13 @@ def _find_face(image: Image.Image) -> _FaceFound | None:
         width=box.width() / scale,
         eyes=eyes,  # type: ignore[arg-type]
         nose=parts[4],
+        descriptor=descriptor,
     )
 
 
 # Where the face is in each photo, by SHA-256: a few floats per face, kept for many more faces
 # than the prepared crops, so a panel larger than the crop cache never runs dlib twice per face.
-_GEOMETRY: BoundedCache[_FaceFound | None] = BoundedCache(4096)
+_GEOMETRY: BoundedCache[_Photo] = BoundedCache(4096)
 
 
 @lru_cache(maxsize=32)
@@ -168,7 +218,8 @@ def _reference(face_jpeg: bytes) -> _Reference:
     with Image.open(io.BytesIO(face_jpeg)) as opened:
         opened.draft("RGB", (1600, 1600))  # decode big photos at a reduced DCT scale
         image = ImageOps.exif_transpose(opened).convert("RGB")
-    found = _GEOMETRY.get(digest, lambda: _find_face(image))
+    photo = _GEOMETRY.get(digest, lambda: _look_at(image))
+    found = photo.face
     if found is None:
         # No detectable face (a profile, a drawing): assume a centred head-and-shoulders shot.
         cx, cy, fw = image.width / 2, image.height * 0.42, 0.4 * min(image.size)
@@ -198,6 +249,7 @@ def _reference(face_jpeg: bytes) -> _Reference:
     alpha = _person_mask(canvas, inside_px, fx, fy, fwk)
     return _Reference(
         digest=digest,
+        appearance=photo.appearance,
         crop=canvas,
         alpha=alpha,
         face_x=fx,

@@ -281,35 +281,82 @@ def _wrap(hue: float) -> float:
     return hue % 1.0
 
 
-@lru_cache(maxsize=1024)
-def drifted(prompt: str, seed: int, face_digest: bytes, model_version: int = 1) -> Style:
-    """The style as it comes out for one person: the base style pushed in a face-dependent
-    direction, by an amount that grows as stability falls.
+@dataclass(frozen=True)
+class Appearance:
+    """What the simulator sees of a person: the drift of an unstable style follows it, as a real
+    model's style leaks identity-dependent features. Two photos of one person look alike here,
+    so they drift almost alike; different-looking people drift differently."""
 
-    The direction comes from a hash of (face, prompt, seed): each person moves each style its own
-    way, as a real model's style leaks identity-dependent features. A fully stable pair does not
-    move at all; a fully unstable one changes backdrop, grade, light and framing clearly.
+    descriptor: tuple[float, ...]  # dlib's 128-d face descriptor; all 0 without a face
+    skin: tuple[float, float, float]  # CIELAB L*, a*, b* of the cheeks (of the centre: no face)
+
+
+# How many independent knobs drift, and how fast the drift turns with the face descriptor: a
+# unit projection of dlib descriptors spreads ~0.045 across people, so 20 rad per unit spreads
+# a knob's phase over about a radian; photos of one person sit about half as far apart.
+_DRIFT_KNOBS = 18
+_DESCRIPTOR_FREQUENCY = 20.0
+# Skin tone pulls the light and grade one way per style (lighter or darker skin), in units of
+# this many L* from a mid tone.
+_SKIN_MID, _SKIN_SPAN, _SKIN_WEIGHT = 55.0, 25.0, 0.35
+
+
+@lru_cache(maxsize=4096)
+def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarray:
+    """Per knob, how far (about -1.3 … 1.3) this person pushes this style: a smooth function of
+    the face descriptor (random projections, one set per style) plus a skin-tone pull."""
+    rng = _rng("drift", prompt, seed)
+    projections = rng.normal(size=(_DRIFT_KNOBS, 128))
+    projections /= np.linalg.norm(projections, axis=1, keepdims=True)
+    phases = rng.uniform(0.0, 2.0 * np.pi, _DRIFT_KNOBS)
+    skin_pull = rng.uniform(-1.0, 1.0, _DRIFT_KNOBS)
+    descriptor = np.asarray(appearance.descriptor, dtype=np.float64)
+    by_face = np.sin(phases + _DESCRIPTOR_FREQUENCY * (projections @ descriptor))
+    skin = np.clip((appearance.skin[0] - _SKIN_MID) / _SKIN_SPAN, -1.5, 1.5)
+    return np.clip(1.2 * by_face + _SKIN_WEIGHT * skin * skin_pull, -1.3, 1.3)
+
+
+@lru_cache(maxsize=1024)
+def drifted(prompt: str, seed: int, appearance: Appearance, model_version: int = 1) -> Style:
+    """The style as it comes out for one person: the base style pushed in the direction this
+    person's appearance pushes it, by an amount that grows as stability falls.
+
+    A fully stable pair does not move at all; a fully unstable one changes backdrop, grade,
+    light and framing clearly. Monochrome styles cannot show hue, saturation or grade drift, so
+    their luminance, contrast and light drift is larger by as much: every style shows its
+    instability.
     """
     base = style_for(prompt, seed, model_version)
     # Superlinear, so that the stable end is really stable and the unstable end clearly not.
     amount = (1.0 - stability(prompt, seed)) ** 1.5
-    u = _rng("drift", face_digest.hex(), prompt, seed).uniform(-1.0, 1.0, size=16) * amount
+    u = _drift_direction(appearance, prompt, seed) * amount
+    colour, luminance = (0.0, 1.5) if base.monochrome else (1.0, 1.0)
     h, s, v = base.backdrop
     ah, as_, av = base.accent
     return dataclasses.replace(
         base,
-        backdrop=(_wrap(h + 0.12 * u[0]), _clip01(s + 0.25 * u[1]), _clip01(v + 0.28 * u[2])),
-        accent=(_wrap(ah + 0.12 * u[3]), _clip01(as_ + 0.25 * u[4]), _clip01(av + 0.25 * u[5])),
-        glow=_clip01(base.glow + 0.3 * u[6]),
+        backdrop=(
+            _wrap(h + 0.12 * colour * u[0]),
+            _clip01(s + 0.25 * colour * u[1]),
+            _clip01(v + 0.28 * luminance * u[2]),
+        ),
+        accent=(
+            _wrap(ah + 0.12 * colour * u[3]),
+            _clip01(as_ + 0.25 * colour * u[4]),
+            _clip01(av + 0.25 * luminance * u[5]),
+        ),
+        glow=_clip01(base.glow + 0.3 * luminance * u[6]),
         glow_x=base.glow_x + 0.2 * u[7],
-        light_angle=base.light_angle + 50.0 * u[8],
-        light_strength=float(np.clip(base.light_strength + 0.25 * u[9], 0, 0.95)),
-        exposure=base.exposure + 0.35 * u[10],
-        temperature=base.temperature + 0.4 * u[11],
-        tint=base.tint + 0.2 * u[12],
-        vignette=float(np.clip(base.vignette + 0.2 * u[13], 0, 0.8)),
+        light_angle=base.light_angle + 50.0 * luminance * u[8],
+        light_strength=float(np.clip(base.light_strength + 0.25 * luminance * u[9], 0, 0.95)),
+        exposure=base.exposure + 0.35 * luminance * u[10],
+        temperature=base.temperature + 0.4 * colour * u[11],
+        tint=base.tint + 0.2 * colour * u[12],
+        vignette=float(np.clip(base.vignette + 0.2 * luminance * u[13], 0, 0.8)),
         face_size=base.face_size * (1.0 + 0.15 * u[14]),
         face_x=base.face_x + 0.06 * u[15],
+        face_y=base.face_y + 0.04 * u[16],
+        contrast=base.contrast + 0.25 * luminance * u[17],
     )
 
 

@@ -1,0 +1,132 @@
+"""The simulator's hidden ground truth means something: an unstable style drifts with the
+person's *appearance* (face descriptor, skin tone), not with the bytes of the photo, and the
+drift shows in every style, monochrome included."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import itertools
+
+import numpy as np
+import pytest
+from people import people, photo
+from PIL import Image
+
+from workbench.contract import PortraitParams
+from workbench.simulator.render import appearance, render_portrait
+from workbench.simulator.style import Style, drifted, stability
+
+MONO, COLOUR = "black and white studio portrait", "studio portrait, blue backdrop"
+MONO_UNSTABLE, MONO_STABLE = 37, 14  # stability 0.0 and 0.93
+COLOUR_UNSTABLE = 32  # stability 0.02
+
+# Knobs a monochrome picture can show, and the colour-only ones, with a unit each.
+_LUMINANCE_KNOBS = {
+    "exposure": 0.35,
+    "contrast": 0.25,
+    "light_angle": 50.0,
+    "light_strength": 0.25,
+    "vignette": 0.2,
+    "face_size": 0.05,
+    "face_x": 0.06,
+    "face_y": 0.04,
+}
+
+
+def _knobs(style: Style, monochrome_only: bool = False) -> np.ndarray:
+    values = [getattr(style, k) / unit for k, unit in _LUMINANCE_KNOBS.items()]
+    values += [style.backdrop[2] / 0.28, style.accent[2] / 0.25, style.glow / 0.3]
+    if not monochrome_only:
+        values += [style.backdrop[0] / 0.12, style.backdrop[1] / 0.25, style.temperature / 0.4]
+        values += [style.tint / 0.2]
+    return np.array(values)
+
+
+def _drift(a: bytes, b: bytes, prompt: str = COLOUR, seed: int = COLOUR_UNSTABLE) -> float:
+    one, two = drifted(prompt, seed, appearance(a)), drifted(prompt, seed, appearance(b))
+    return float(np.linalg.norm(_knobs(one) - _knobs(two)))
+
+
+def _resaved(jpeg: bytes, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def test_the_seeds_used_here_are_as_stable_as_named():
+    assert stability(MONO, MONO_UNSTABLE) < 0.05 and stability(MONO, MONO_STABLE) > 0.9
+    assert stability(COLOUR, COLOUR_UNSTABLE) < 0.05
+
+
+def test_a_resaved_photo_drifts_like_the_original_not_like_a_stranger():
+    original = photo(people()[0], "amateur_selfie")
+    resaved = _resaved(original, 60)
+    assert resaved != original
+    stranger = photo(people()[1], "amateur_selfie")
+    assert _drift(original, resaved) < 0.15 * _drift(original, stranger)
+
+
+def test_another_photo_of_the_same_person_drifts_closer_than_other_people():
+    """Over every person: the studio portrait and the selfie of one person drift less apart than
+    the selfies of two different people (dlib's descriptor puts photos of one person about half
+    as far apart as strangers, and the drift follows it)."""
+    cast = people()
+    same = [_drift(photo(p, "studio_portrait"), photo(p, "amateur_selfie")) for p in cast]
+    other = [
+        _drift(photo(p, "amateur_selfie"), photo(q, "amateur_selfie"))
+        for p, q in itertools.combinations(cast, 2)
+    ]
+    print(f"drift apart: same person {np.mean(same):.2f}, different people {np.mean(other):.2f}")
+    assert np.mean(same) < 0.75 * np.mean(other)
+    assert np.median(same) < np.percentile(other, 30)
+
+
+def test_different_people_drift_differently_in_an_unstable_style():
+    faces = [photo(p, "amateur_selfie") for p in people()[:4]]
+    for a, b in itertools.combinations(faces, 2):
+        assert _drift(a, b) > 0.5
+
+
+def test_a_stable_style_barely_moves_with_the_person():
+    faces = [photo(p, "amateur_selfie") for p in people()[:4]]
+    stable = max(range(1, 40), key=lambda s: stability(COLOUR, s))
+    for a, b in itertools.combinations(faces, 2):
+        assert _drift(a, b, COLOUR, stable) < 0.1 * _drift(a, b)
+
+
+def test_monochrome_drift_is_as_visible_as_colour_drift():
+    """In black and white, hue and grade drift cannot show; luminance, contrast, light and
+    framing drift more instead, so a monochrome style looks as unstable as it is."""
+    faces = [photo(p, "amateur_selfie") for p in people()[:5]]
+    pairs = list(itertools.combinations(faces, 2))
+    mono = np.mean(
+        [
+            np.linalg.norm(
+                _knobs(drifted(MONO, MONO_UNSTABLE, appearance(a)), True)
+                - _knobs(drifted(MONO, MONO_UNSTABLE, appearance(b)), True)
+            )
+            for a, b in pairs
+        ]
+    )
+    colour = np.mean([_drift(a, b) for a, b in pairs])
+    assert mono > 0.8 * colour
+
+
+@pytest.mark.parametrize("seed, visible", [(MONO_UNSTABLE, True), (MONO_STABLE, False)])
+def test_monochrome_renders_of_two_people_differ_only_when_unstable(seed, visible):
+    params = PortraitParams(prompt=MONO, seed=seed, width=512, height=640, identity_scale=0.8)
+    grey = []
+    for face in (photo(people()[0], "amateur_selfie"), photo(people()[4], "amateur_selfie")):
+        image = Image.open(io.BytesIO(render_portrait(face, params, 0))).convert("L")
+        grey.append(np.asarray(image, dtype=np.float64))
+    # The top band is backdrop in both: its brightness and falloff carry the drift.
+    top = [g[:90].reshape(3, 30, -1).mean(axis=(1, 2)) for g in grey]
+    difference = float(np.abs(top[0] - top[1]).max())
+    assert (difference > 6.0) if visible else (difference < 3.0)
+
+
+def test_the_drifted_style_is_still_a_style():
+    style = drifted(MONO, MONO_UNSTABLE, appearance(photo(people()[2], "amateur_selfie")))
+    assert isinstance(style, Style) and style.monochrome
+    assert dataclasses.replace(style).saturation == 0.0
