@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv demo test lint format bench clean
+.PHONY: venv demo test lab lint format bench clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,16 @@ test: venv
 	$(BIN)/ruff check workbench tests benchmarks app.py
 	$(BIN)/ruff format --check workbench tests benchmarks app.py
 	$(BIN)/python -m pytest -q
+
+# JupyterLab on loopback with the project's kernel (this venv's Python) for notebooks/. The
+# notebooks read the data root from WORKBENCH_DATA (default: this repository's data/), and a git
+# filter (nbstripout) keeps their outputs out of commits.
+WORKBENCH_DATA ?= $(CURDIR)/data
+lab: venv
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (headshot workbench)" >/dev/null
+	-$(BIN)/nbstripout --install
+	WORKBENCH_DATA=$(WORKBENCH_DATA) $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 \
+	    --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks
 
 format: venv
 	$(BIN)/ruff format workbench tests benchmarks app.py

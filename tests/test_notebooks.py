@@ -1,0 +1,132 @@
+"""The companion notebooks: committed without outputs, and each runs top to bottom, headless, on a
+data root that starts empty (the embedded simulator seeds it), within its time limit.
+
+Executed copies, and every figure they drew as a PNG, go to `test-output/notebooks/` (git-ignored)
+so a person can open them.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+OUTPUT = ROOT / "test-output" / "notebooks"
+NOTEBOOK_NAMES = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
+# Per notebook, on a loaded two-core CI machine: each runs in tens of seconds on its own.
+NOTEBOOK_SECONDS = 240
+CELL_SECONDS = 180
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_notebook_is_committed_without_outputs(name):
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    nbformat.validate(notebook)
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        assert cell.outputs == [], f"{name} cell {index} has outputs: strip them (nbstripout)"
+        assert cell.execution_count is None, f"{name} cell {index} has an execution count"
+    # Widget state and run metadata are outputs too.
+    assert "widgets" not in notebook.metadata
+    assert notebook.metadata.kernelspec.name == "python3"
+
+
+def execute(name: str, data_root: Path) -> tuple[nbformat.NotebookNode, float]:
+    """Run a notebook in a fresh kernel (this Python, WORKBENCH_DATA set) from the notebooks
+    folder, write the executed copy and its figures under OUTPUT, and return it with its time."""
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    client = NotebookClient(
+        notebook,
+        kernel_name="python3",
+        timeout=CELL_SECONDS,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    started = time.monotonic()
+    try:
+        client.execute(env=_kernel_env(data_root))
+    finally:
+        _write_outputs(name, notebook)
+    return notebook, time.monotonic() - started
+
+
+def _kernel_env(data_root: Path) -> dict[str, str]:
+    import os
+
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("HEADSHOT_API_URL", "HEADSHOT_API_KEY")  # never the real API in tests
+    }
+    env["WORKBENCH_DATA"] = str(data_root)
+    env["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+    return env
+
+
+def _write_outputs(name: str, notebook: nbformat.NotebookNode) -> None:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    nbformat.write(notebook, OUTPUT / name)
+    figures = OUTPUT / Path(name).stem
+    figures.mkdir(exist_ok=True)
+    for old in figures.glob("*.png"):
+        old.unlink()
+    for png_name, data in figures_of(notebook):
+        (figures / png_name).write_bytes(data)
+
+
+def figures_of(notebook: nbformat.NotebookNode) -> list[tuple[str, bytes]]:
+    """Every PNG the notebook displayed, named after its cell."""
+    found = []
+    for index, cell in enumerate(notebook.cells):
+        for number, output in enumerate(cell.get("outputs", [])):
+            png = output.get("data", {}).get("image/png")
+            if png:
+                found.append((f"cell{index:02d}-{number}.png", base64.b64decode(png)))
+    return found
+
+
+def text_of(notebook: nbformat.NotebookNode) -> str:
+    """Everything the notebook printed or displayed as text."""
+    parts = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            parts.append(output.get("text", ""))
+            parts.append(output.get("data", {}).get("text/plain", ""))
+    return "\n".join(parts)
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    """One data root for the module, empty at first: the first notebook seeds it, as on a fresh
+    clone, and the next ones build on what is there (as a person running them in turn would)."""
+    return tmp_path_factory.mktemp("notebooks") / "data"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(NOTEBOOK_SECONDS)
+def test_catalogue_analysis_seeds_an_empty_catalogue_and_draws_its_figures(data_root):
+    notebook, seconds = execute("02_catalogue_analysis.ipynb", data_root)
+    text = text_of(notebook)
+    assert "sweep" in text and "images stored" in text  # it seeded the empty catalogue
+    # failure rate and latency over time, cost so far
+    assert len(figures_of(notebook)) >= 2
+    print(f"02_catalogue_analysis.ipynb executed in {seconds:.1f} s")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(NOTEBOOK_SECONDS)
+def test_style_hunt_runs_its_sweep_from_the_widgets_defaults(data_root):
+    notebook, seconds = execute("01_style_hunt.ipynb", data_root)
+    text = text_of(notebook)
+    # 2 prompts x seeds 1-3 x the 4 most varied faces, all new to this catalogue
+    assert "images stored" in text and "0 requests already stored" in text
+    state = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
+    bars = [w["state"] for w in state.values() if w["model_name"] == "IntProgressModel"]
+    assert bars and bars[0]["max"] == 24 and bars[0]["value"] >= 20
+    print(f"01_style_hunt.ipynb executed in {seconds:.1f} s")
