@@ -27,7 +27,7 @@ test: venv
 # filter (nbstripout) keeps their outputs out of commits.
 WORKBENCH_DATA ?= $(CURDIR)/data
 lab: venv
-	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (headshot workbench)" >/dev/null
+	$(BIN)/python -m ipykernel install --sys-prefix --name headshot-workbench --display-name "Python 3 (headshot workbench)" >/dev/null
 	-$(BIN)/nbstripout --install
 	WORKBENCH_DATA=$(WORKBENCH_DATA) $(BIN)/jupyter lab --ServerApp.ip=127.0.0.1 \
 	    --ServerApp.root_dir=$(CURDIR) --LabApp.default_url=/lab/tree/notebooks

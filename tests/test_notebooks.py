@@ -8,6 +8,9 @@ so a person can open them.
 from __future__ import annotations
 
 import base64
+import json
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -19,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 OUTPUT = ROOT / "test-output" / "notebooks"
 NOTEBOOK_NAMES = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
+# The kernel the notebooks ask for; `make lab` registers it for the venv's Python.
+KERNEL = "headshot-workbench"
 # Per notebook, on a loaded two-core CI machine: each runs in tens of seconds on its own.
 NOTEBOOK_SECONDS = 240
 CELL_SECONDS = 180
@@ -35,7 +40,7 @@ def test_notebook_is_committed_without_outputs(name):
         assert cell.execution_count is None, f"{name} cell {index} has an execution count"
     # Widget state and run metadata are outputs too.
     assert "widgets" not in notebook.metadata
-    assert notebook.metadata.kernelspec.name == "python3"
+    assert notebook.metadata.kernelspec.name == KERNEL
 
 
 def execute(name: str, data_root: Path) -> tuple[nbformat.NotebookNode, float]:
@@ -44,7 +49,6 @@ def execute(name: str, data_root: Path) -> tuple[nbformat.NotebookNode, float]:
     notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
     client = NotebookClient(
         notebook,
-        kernel_name="python3",
         timeout=CELL_SECONDS,
         resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
@@ -57,8 +61,6 @@ def execute(name: str, data_root: Path) -> tuple[nbformat.NotebookNode, float]:
 
 
 def _kernel_env(data_root: Path) -> dict[str, str]:
-    import os
-
     env = {
         key: value
         for key, value in os.environ.items()
@@ -99,6 +101,22 @@ def text_of(notebook: nbformat.NotebookNode) -> str:
             parts.append(output.get("text", ""))
             parts.append(output.get("data", {}).get("text/plain", ""))
     return "\n".join(parts)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernel(tmp_path_factory):
+    """The notebooks' kernel, `KERNEL`, as this Python (the tree under test, on PYTHONPATH):
+    a kernelspec in a folder that JUPYTER_PATH puts before any the machine has."""
+    folder = tmp_path_factory.mktemp("jupyter")
+    spec = folder / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    (spec / "kernel.json").write_text(
+        json.dumps({"argv": argv, "display_name": KERNEL, "language": "python"})
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("JUPYTER_PATH", str(folder))
+        yield
 
 
 @pytest.fixture(scope="module")
