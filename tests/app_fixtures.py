@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from workbench.layout import DataLayout
+from workbench.panel import MANIFEST_NAME
 from workbench.simulator import SimulatorConfig, SimulatorServer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,14 +99,21 @@ def stop(process: subprocess.Popen) -> None:
             process.wait()
 
 
-def seed_data(data: Path) -> None:
-    """The demo panel's two public-domain faces, nothing generated yet."""
-    shutil.copytree(REPO / "data" / "faces", data / "faces")
+def seed_data(data: Path, faces: tuple[str, ...] = ("grace-hopper", "eileen-collins")) -> None:
+    """Some of the demo panel's public-domain faces, nothing generated yet."""
+    source = DataLayout(REPO / "data")
+    target = DataLayout(data)
+    target.faces.mkdir(parents=True)
+    lines = (source.faces / MANIFEST_NAME).read_text().splitlines(keepends=True)
+    kept = [lines[0]] + [line for line in lines[1:] if line.split(",", 1)[0] in faces]
+    (target.faces / MANIFEST_NAME).write_text("".join(kept))
+    for face in faces:
+        shutil.copy2(source.faces / f"{face}.jpg", target.faces / f"{face}.jpg")
 
 
 @pytest.fixture(scope="module")
 def simulator_as_api() -> Iterator[SimulatorServer]:
-    with SimulatorServer(SimulatorConfig(api_key=SECRET_KEY, latency_ms=100)) as server:
+    with SimulatorServer(SimulatorConfig(api_key=SECRET_KEY, latency_ms=150)) as server:
         yield server
 
 

@@ -112,7 +112,9 @@ def build(ctx: AppContext) -> Loader:
                 consent = gr.Textbox(label="Consent or licence", scale=3)
                 largest = gr.Checkbox(label="Crop to the largest face if several")
             add_button = gr.Button("Add to panel", variant="primary", elem_id="add-faces")
-            add_report = gr.Textbox(label="Import report", lines=3, interactive=False)
+            add_report = gr.Textbox(
+                label="Import report", lines=3, interactive=False, elem_id="add-report"
+            )
         with gr.Accordion("Edit attributes", open=False):
             with gr.Row():
                 edit_face = gr.Dropdown(

@@ -163,10 +163,12 @@ def build(ctx: AppContext) -> Loader:
                     size = gr.Radio(SIZE_CHOICES, value="3:4", label="Size")
                     custom_size = gr.Textbox(label="Custom size WxH", value="1024x1024")
                     samples = gr.Slider(1, 8, value=1, step=1, label="Images per request")
-                # Any id is accepted here (faces come and go); the sweep names an unknown one.
+                # Choices arrive with the page, never in the built config: Gradio shows the
+                # API description (with choices) even on its login page. Any id is accepted
+                # (faces come and go); the sweep names an unknown one.
                 faces = gr.Dropdown(
                     label="Faces (none chosen: all)",
-                    choices=face_ids(layout),
+                    choices=[],
                     multiselect=True,
                     allow_custom_value=True,
                     elem_id="sweep-faces",
