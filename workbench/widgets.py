@@ -17,6 +17,7 @@ from workbench.backend import open_backend
 from workbench.contract import SIZE_PRESETS
 from workbench.demo import quiet_retries
 from workbench.errors import WorkbenchError
+from workbench.grids import Grid, GridQuery, GridStyle, render_grids
 from workbench.hunt.schedule import face_order
 from workbench.layout import DataLayout
 from workbench.panel import Panel
@@ -27,13 +28,16 @@ SEED_SLIDER_MAX = 1000
 DEFAULT_FACES = 4
 DEFAULT_BUDGET = 200
 EXTRA_SIZES = ("1024x1024", "1024x1536")
+# Grid thumbnails in a notebook: small enough that the notebook file stays light.
+NOTEBOOK_THUMB = 160
 _WIDE = widgets.Layout(width="640px")
 _LABEL = {"description_width": "110px"}
 
 
 class SweepForm:
     """Controls for one sweep over the panel, with a Run button, a progress bar and a status
-    line. `results` is an Output area the button's `on_finished` callbacks draw into."""
+    line. After a run the button starts, `results` (an Output area) shows `show_results` and
+    whatever `on_finished` callbacks draw."""
 
     def __init__(
         self,
@@ -101,7 +105,8 @@ class SweepForm:
         self.status = widgets.HTML(value="not run yet")
         self.results = widgets.Output()
         self.summary: SweepSummary | None = None
-        self._finished: list[Callable[[SweepSummary], None]] = []
+        self.last_sweep: Sweep | None = None
+        self._finished: list[Callable[[SweepSummary], None]] = [self.show_results]
         self._task: asyncio.Future | None = None
         self.button.on_click(self._clicked)
         self.widget = widgets.VBox(
@@ -162,8 +167,28 @@ class SweepForm:
         finally:
             self.button.disabled = False
         self.summary = summary
+        self.last_sweep = sweep
         self.status.value = describe(summary)
         return summary
+
+    def grids(self, thumb: int = NOTEBOOK_THUMB) -> list[Grid]:
+        """Contact sheets of the last run's sweep (else of the current values): faces down,
+        seeds across, one page per prompt (and identity scale, size)."""
+        sweep = self.last_sweep or self.sweep()
+        query = GridQuery(
+            prompts=tuple(sweep.prompts),
+            seeds=tuple(sweep.seed_values()),
+            identity_scales=tuple(sweep.identity_scales),
+            sizes=tuple(sweep.size_values()),
+            faces=tuple(sweep.faces),
+            cols="seed",
+        )
+        return render_grids(self.layout, query, GridStyle(thumb=thumb))
+
+    def show_results(self, summary: SweepSummary) -> None:
+        """What the Run button shows under the form after a run: the grid pages."""
+        for grid in self.grids():
+            display(grid.image)
 
     def on_finished(self, callback: Callable[[SweepSummary], None]) -> None:
         """Call `callback(summary)` inside `results` after each run the button starts."""
