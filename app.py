@@ -10,9 +10,11 @@ Beyond loopback (--host, --share) it refuses to start without sign-in.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import click
+from tqdm import tqdm
 
 from workbench.app import serve
 from workbench.app.banner import banner_text
@@ -26,9 +28,10 @@ from workbench.app.server import (
     resolve_users,
 )
 from workbench.backend import open_backend
-from workbench.catalogue import Catalogue
+from workbench.demo import has_images, seed_empty_catalogue
 from workbench.errors import WorkbenchError
 from workbench.layout import DATA_ENV, DataLayout
+from workbench.run import Progress
 
 
 @click.command()
@@ -54,9 +57,8 @@ def main(
         check_exposure(options)
         layout = DataLayout.resolve(data)
         with open_backend() as backend:
-            if backend.kind == "simulator" and not no_demo and _catalogue_empty(layout):
-                click.echo("empty catalogue: running the demo sweep first")
-                _run_demo(layout)
+            if backend.kind == "simulator" and not no_demo and not has_images(layout):
+                _seed_demo(layout)
             ctx = AppContext(layout=layout, backend=backend)
             serve(ctx, options, on_ready=lambda url, shared: _ready(ctx, url, shared))
     except WorkbenchError as exc:
@@ -66,15 +68,21 @@ def main(
         click.echo("stopped")
 
 
-def _catalogue_empty(layout: DataLayout) -> bool:
-    return not Catalogue(layout.catalogue).parts()
+def _seed_demo(layout: DataLayout) -> None:
+    """The small demo sweep on the simulator, with a progress bar, so the first page is full."""
+    click.echo("empty catalogue: running the demo sweep on the embedded simulator first")
+    bar = tqdm(unit="img", desc="demo sweep", dynamic_ncols=True)
 
+    def on_progress(progress: Progress) -> None:
+        bar.total = progress.images_total
+        bar.update(progress.images_done - bar.n)
 
-def _run_demo(layout: DataLayout) -> None:
-    # The demo sweep with its terminal progress bar, exactly as `workbench demo` runs it.
-    from workbench.cli import main as cli
-
-    cli(["--data", str(layout.root), "demo"], standalone_mode=False)
+    try:
+        summary = asyncio.run(seed_empty_catalogue(layout, on_progress=on_progress))
+    finally:
+        bar.close()
+    if summary is not None:
+        click.echo(f"demo sweep: {summary.images_stored} images stored")
 
 
 def _ready(ctx: AppContext, local_url: str, share_url: str | None) -> None:

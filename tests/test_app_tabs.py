@@ -14,6 +14,7 @@ import pytest
 from workbench.app import build_app
 from workbench.app import catalogue as catalogue_tab
 from workbench.app import panel as panel_tab
+from workbench.app import review as review_tab
 from workbench.app import sweep as sweep_tab
 from workbench.app.banner import banner_text
 from workbench.app.context import AppContext
@@ -182,7 +183,7 @@ def test_the_app_builds_with_every_tab(ctx):
     blocks = build_app(ctx)
     assert isinstance(blocks, gr.Blocks)
     config = str(blocks.get_config_file())
-    for tab in ("Panel", "Sweep", "Catalogue"):
+    for tab in ("Review", "Panel", "Sweep", "Catalogue"):
         assert tab in config
     assert KEY not in config
 
@@ -190,3 +191,42 @@ def test_the_app_builds_with_every_tab(ctx):
 async def _drain(updates) -> None:
     async for _ in updates:
         pass
+
+
+def test_the_review_grid_is_faces_by_seeds_with_every_cell_accounted_for(ctx):
+    asyncio.run(_drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**FORM))))
+    layout = ctx.layout
+    choices = review_tab.review_choices(layout)
+    assert choices == {
+        "prompt": ["film noir portrait", "studio headshot"],
+        "scale": [0.8],
+        "size": ["768x768"],
+    }
+    grid = review_tab.review_grid(layout, "studio headshot", 0.8, "768x768")
+    assert grid.columns == 2
+    assert [(c.face_id, c.column) for c in grid.cells] == [
+        ("hopper", "seed 1"),
+        ("hopper", "seed 2"),
+        ("astronaut", "seed 1"),
+        ("astronaut", "seed 2"),
+    ]
+    items = review_tab.gallery_items(layout, grid, ctx.exports / "tiles")
+    assert all(path.startswith(str(layout.thumbnails)) for path, _ in items)
+    image, text = review_tab.cell_details(layout, grid.cells[3])
+    assert image is not None and Path(image).parent.parent == layout.images
+    assert "astronaut · seed 2" in text and "identity scale 0.8 · 768x768" in text
+    side = review_tab.compare_items(layout, grid, "seed 2", ctx.exports / "tiles")
+    assert [caption for _, caption in side] == ["hopper · seed 2", "astronaut · seed 2"]
+
+
+async def test_missing_cells_show_as_tiles_and_a_rerun_fills_them(ctx):
+    one_face = {**FORM, "prompts": "studio headshot", "faces": ["hopper"]}
+    await _drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**one_face)))
+    grid = review_tab.review_grid(ctx.layout, "studio headshot", 0.8, "768x768")
+    assert [c.status for c in grid.cells] == ["ok", "ok", "not run", "not run"]
+    tiles = ctx.exports / "tiles"
+    assert review_tab.gallery_items(ctx.layout, grid, tiles)[2][0].startswith(str(tiles))
+    progress = [p async for p in review_tab.rerun_missing(ctx, grid)]
+    assert 'value="2" max="2"' in progress[-1]  # only the two missing cells were sent
+    again = review_tab.review_grid(ctx.layout, "studio headshot", 0.8, "768x768")
+    assert [c.status for c in again.cells] == ["ok"] * 4
