@@ -103,6 +103,7 @@ def run_sweep(page, prompt: str, seeds: str) -> None:
 
 def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
     context, page = sign_in(browser, browser_app)
+    open_tab(page, "Panel")
     shoot(page, "01-panel")
 
     # Upload a face: the same pipeline and messages as the CLI.
