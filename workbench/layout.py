@@ -58,6 +58,11 @@ class DataLayout:
         return self.root / "catalogue"
 
     @property
+    def templates(self) -> Path:
+        """The template library (one JSON file, see workbench/templates.py)."""
+        return self.root / "templates.json"
+
+    @property
     def sweeps(self) -> Path:
         """Sweep specifications (TOML)."""
         return self.root / "sweeps"

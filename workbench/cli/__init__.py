@@ -44,9 +44,9 @@ def main(ctx: click.Context, data: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import catalogue, demo, faces, generate, grid, simulate, sweep
+    from workbench.cli import catalogue, demo, faces, generate, grid, simulate, sweep, templates
 
-    for module in (simulate, generate, faces, sweep, catalogue, grid, demo):
+    for module in (simulate, generate, faces, sweep, catalogue, grid, templates, demo):
         main.add_command(module.command)
 
 

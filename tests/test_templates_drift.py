@@ -1,0 +1,158 @@
+"""Templates against the real simulator on loopback: the drift check catches a model update
+(another `model_version`) and passes when nothing changed; apply logs a new face's images."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from workbench.catalogue import Catalogue
+from workbench.cli import main
+from workbench.client import HeadshotClient
+from workbench.erase import erase_face
+from workbench.layout import DataLayout
+from workbench.run import SweepRun
+from workbench.simulator import SimulatorConfig, SimulatorServer
+from workbench.simulator.server import SimulatorProcess
+from workbench.sweep import Sweep
+from workbench.templates import (
+    TemplateError,
+    TemplateLibrary,
+    apply_template,
+    check_drift,
+    template_from_catalogue,
+)
+
+pytestmark = pytest.mark.e2e
+pytest_plugins = ["sweep_fixtures"]
+
+PROMPT = "studio portrait, teal backdrop"
+
+
+@pytest.fixture
+def no_backend_env(monkeypatch):
+    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
+    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
+
+
+async def sweep_on(layout: DataLayout, server: SimulatorServer) -> None:
+    sweep = Sweep.build(prompts=[PROMPT], seeds=[21], sizes=["512x512"], faces=["hopper"])
+    run = SweepRun.prepare(sweep, layout)
+    async with HeadshotClient(server.url, server.api_key) as client:
+        await run.execute(client)
+
+
+@pytest.fixture
+async def templated(panel_layout):
+    """A panel, one sweep of one style on hopper (model version 1), saved as template `teal`."""
+    with SimulatorServer() as server:
+        await sweep_on(panel_layout, server)
+    saved = template_from_catalogue(
+        panel_layout, name="teal", prompt=PROMPT, seed=21, width=512, height=512
+    )
+    TemplateLibrary(panel_layout).save(saved)
+    return panel_layout
+
+
+async def check_on(layout: DataLayout, model_version: int, **kwargs):
+    with SimulatorServer(SimulatorConfig(model_version=model_version)) as server:
+        async with HeadshotClient(server.url, server.api_key) as client:
+            report = await check_drift(layout, client, **kwargs)
+        return report, server.stats
+
+
+async def test_same_model_passes_and_the_check_really_asks_the_api(templated):
+    rows_before = len(Catalogue(templated.catalogue).runs())
+    report, stats = await check_on(templated, 1)
+    assert report.exit_code == 0 and report.drifted == []
+    (teal,) = report.templates
+    faces = {face.face_id: face for face in teal.faces}
+    assert faces["hopper"].status == "ok" and faces["hopper"].style_drift == 0.0
+    assert faces["astronaut"].status == "no baseline"
+    # The same request key is stored, yet the check went to the API and logged its rows.
+    assert stats.requests == 1
+    runs = Catalogue(templated.catalogue).runs()
+    assert len(runs) == rows_before + 1
+    assert runs["sweep_id"].str.startswith("drift-check-").sum() == 1
+
+
+async def test_another_model_version_is_caught_per_template_and_face(templated):
+    report, _ = await check_on(templated, 2)
+    assert report.exit_code == 1 and report.drifted == ["teal"]
+    hopper = next(f for f in report.templates[0].faces if f.face_id == "hopper")
+    assert hopper.status == "drifted"
+    assert hopper.style_drift > report.style_threshold
+    assert hopper.per_dimension, "says which style dimensions moved"
+    # The baseline is the saved evidence, not the latest rows: a second check still sees it.
+    again, _ = await check_on(templated, 2)
+    assert again.drifted == ["teal"]
+    back, _ = await check_on(templated, 1)
+    assert back.exit_code == 0
+
+
+async def test_check_with_nothing_to_compare_says_so(templated):
+    with pytest.raises(TemplateError, match="faces: no panel face ghost"):
+        await check_on(templated, 1, faces=["ghost"])
+    report, stats = await check_on(templated, 1, faces=["astronaut"])
+    assert report.exit_code == 2 and stats.requests == 0
+    TemplateLibrary(templated).retire("teal")
+    with pytest.raises(TemplateError, match="no templates to check"):
+        await check_on(templated, 1)
+
+
+def test_cli_check_exits_non_zero_on_drift(templated, monkeypatch):
+    runner = CliRunner()
+    data = ["--data", str(templated.root)]
+    with SimulatorProcess(SimulatorConfig(model_version=2)) as updated:
+        monkeypatch.setenv("HEADSHOT_API_URL", updated.url)
+        monkeypatch.setenv("HEADSHOT_API_KEY", updated.api_key)
+        drifted = runner.invoke(main, [*data, "templates", "check", "teal"])
+    assert drifted.exit_code == 1, drifted.output
+    assert "teal: DRIFTED" in drifted.output and "hopper: drifted, style drift" in drifted.output
+    monkeypatch.delenv("HEADSHOT_API_URL")
+    monkeypatch.delenv("HEADSHOT_API_KEY")
+    same = runner.invoke(main, [*data, "templates", "check"])
+    assert same.exit_code == 0, same.output
+    assert "teal: ok (style drift 0.000" in same.output
+
+
+async def test_apply_generates_for_a_new_face_logs_it_and_can_be_erased(
+    templated, astronaut_jpeg, tmp_path
+):
+    out = tmp_path / "out"
+    with SimulatorServer() as server:
+        async with HeadshotClient(server.url, server.api_key) as client:
+            first = await apply_template(
+                templated,
+                "teal",
+                astronaut_jpeg,
+                photo_name="New Hire.jpg",
+                out=out,
+                client=client,
+                samples=2,
+            )
+            again = await apply_template(
+                templated,
+                "teal",
+                astronaut_jpeg,
+                photo_name="New Hire.jpg",
+                out=out,
+                client=client,
+                samples=2,
+            )
+        assert server.stats.requests == 1, "the second apply is served from the catalogue"
+    assert first.face_id == "apply-new-hire" and not first.reused and again.reused
+    assert [p.name for p in first.files] == [
+        "teal-apply-new-hire-0.jpg",
+        "teal-apply-new-hire-1.jpg",
+    ]
+    runs = Catalogue(templated.catalogue).runs()
+    mine = runs[runs["face_id"] == "apply-new-hire"]
+    assert len(mine) == 2 and set(mine["prompt"]) == {PROMPT} and set(mine["seed"]) == {21}
+    report = erase_face(templated, "apply-new-hire")
+    assert report.catalogue_rows == 2 and report.images == 2
+    TemplateLibrary(templated).retire("teal")
+    with pytest.raises(TemplateError, match="retired"):
+        await apply_template(
+            templated, "teal", astronaut_jpeg, photo_name="x.jpg", out=out, client=None
+        )
