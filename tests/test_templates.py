@@ -3,12 +3,14 @@ conflicts, and every kind of bad import file refused with the library left untou
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 
 import pytest
 
 from workbench.catalogue import STATUS_OK, Catalogue, CatalogueRow
+from workbench.erase import erase_face
 from workbench.templates import (
     SCHEMA_VERSION,
     Template,
@@ -45,9 +47,9 @@ def logged_rows(layout, *, faces=("ann", "bob"), seed=42, sweep_id="s1", key_pre
             width=768,
             height=1024,
             face_id=face,
-            face_hash="f" * 64,
+            face_hash=face[0] * 64,
             status=STATUS_OK,
-            image_hash=f"{face}-{key_prefix}".ljust(64, "0"),
+            image_hash=hashlib.sha256(f"{face}-{key_prefix}".encode()).hexdigest(),
             image_path="images/x.jpg",
             attempts=1,
             latency_ms=1.0,
@@ -151,7 +153,7 @@ def test_export_ships_only_api_fields_and_scores(layout, tmp_path):
     item = document["templates"][0]
     assert {"prompt", "seed", "identityScale", "outputImageWidth", "outputImageHeight"} <= set(item)
     assert item["scores"]["consistency"] == 0.91 and "worst_face" not in item["scores"]
-    for secret in ("ann", "bob", "k-ann", "images/", "kim", "f" * 64, "apiKey"):
+    for secret in ("ann", "bob", "k-ann", "images/", "kim", "a" * 64, "apiKey"):
         assert secret not in text, secret
     # An export is itself a valid template file: another workbench imports it.
     other = TemplateLibrary(type(layout)(tmp_path / "other"))
@@ -278,3 +280,21 @@ def test_the_json_schema_in_docs_matches_the_model():
     properties = written["$defs"]["Template"]["properties"]
     assert properties["seed"]["minimum"] == 1
     assert {"identityScale", "outputImageWidth", "outputImageHeight"} <= set(properties)
+
+
+def test_erasing_a_person_drops_them_from_template_evidence(layout):
+    logged_rows(layout)
+    scores = TemplateScores(consistency=0.9, worst_face="ann", worst_face_consistency=0.7)
+    library = TemplateLibrary(layout)
+    library.save(
+        template_from_catalogue(layout, name="navy", prompt=PROMPT, seed=42, scores=scores)
+    )
+    library.save(template(name="unrelated"))
+    report = erase_face(layout, "ann")
+    assert report.templates == 1 and "1 template(s) rewritten" in report.summary()
+    navy = library.get("navy")
+    assert navy.provenance.request_keys == ["k-bob"]
+    assert len(navy.provenance.image_hashes) == 1 and navy.scores.worst_face is None
+    assert navy.scores.consistency == 0.9
+    text = layout.templates.read_text()
+    assert "ann" not in text and "a" * 64 not in text

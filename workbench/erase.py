@@ -20,6 +20,7 @@ from workbench.panel import Panel
 from workbench.parts import is_part_name
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
+from workbench.templates.library import TemplateLibrary
 
 # A running sweep logs what it stored within a second or so (run.FLUSH_SECONDS); an image
 # still unlogged after this long belongs to a run that was killed.
@@ -42,6 +43,8 @@ class EraseReport:
     unlogged: int = 0
     # Recorded sweep specs that named the face id (a name is personal data too): rewritten.
     sweep_records: int = 0
+    # Templates whose evidence named the person's images or id: those entries dropped.
+    templates: int = 0
     # Quarantined catalogue files holding the person's rows, or too damaged to tell: deleted.
     quarantined: int = 0
 
@@ -56,6 +59,8 @@ class EraseReport:
             text += f", {self.quarantined} quarantined catalogue file(s)"
         if self.sweep_records:
             text += f", {self.sweep_records} sweep record(s) rewritten without the id"
+        if self.templates:
+            text += f", {self.templates} template(s) rewritten without their evidence"
         if self.images_kept:
             text += f"; kept {self.images_kept} image(s) that other faces' rows also use"
         return text
@@ -72,7 +77,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     face = next((f for f in panel.faces() if f.id == face_id), None)
     catalogue = Catalogue(layout.catalogue)
 
-    table = catalogue.table(["face_id", "face_hash", "image_hash", "status"])
+    table = catalogue.table(["face_id", "face_hash", "image_hash", "status", "request_key"])
     face_hashes = set(table.filter(pc.field("face_id") == face_id)["face_hash"].to_pylist()) | (
         {face.hash} if face else set()
     )
@@ -96,6 +101,11 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         deleted += store.delete(image_hash)
     rows = catalogue.remove_rows(person)
     records = _scrub_sweep_records(catalogue, face_id)
+    templates = TemplateLibrary(layout).forget_face(
+        face_id,
+        image_hashes=theirs - shared,
+        request_keys=set(table.filter(person)["request_key"].to_pylist()),
+    )
     quarantined = _scrub_quarantine(catalogue, {face_id, *face_hashes})
     logged = set(table.filter(pc.field("image_hash").is_valid())["image_hash"].to_pylist())
     unlogged = _remove_unlogged(store, logged)
@@ -111,6 +121,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         catalogue_rows=rows,
         images_kept=len(shared),
         sweep_records=records,
+        templates=templates,
         quarantined=quarantined,
         unlogged=unlogged,
     )

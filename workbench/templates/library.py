@@ -10,7 +10,6 @@ use the API's own names in JSON (`prompt`, `seed`, `identityScale`, `outputImage
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
 import json
 import re
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.contract import SEED_MAX, SIZE_MAX, SIZE_MIN, PortraitParams
 from workbench.errors import InputError
-from workbench.layout import DataLayout, write_atomically
+from workbench.layout import DataLayout, file_lock, write_atomically
 
 SCHEMA_VERSION = 1
 LIBRARY_NAME = "templates.json"
@@ -328,6 +327,38 @@ class TemplateLibrary:
     def retire(self, name: str) -> Template:
         return self.set_status(name, "retired")
 
+    def forget_face(self, face_id: str, *, image_hashes: set[str], request_keys: set[str]) -> int:
+        """Drop an erased person from every template's evidence (their image hashes, request
+        keys, worst-face id); returns how many templates changed. Scores stay: they are
+        numbers about a style, not about the person."""
+        if not self.path.exists():
+            return 0
+        changed = 0
+        with self._locked() as library:
+            for index, template in enumerate(library.templates):
+                provenance, scores = template.provenance, template.scores
+                update: dict[str, Any] = {}
+                if provenance and (
+                    set(provenance.image_hashes) & image_hashes
+                    or set(provenance.request_keys) & request_keys
+                ):
+                    update["provenance"] = provenance.model_copy(
+                        update={
+                            "image_hashes": [
+                                h for h in provenance.image_hashes if h not in image_hashes
+                            ],
+                            "request_keys": [
+                                k for k in provenance.request_keys if k not in request_keys
+                            ],
+                        }
+                    )
+                if scores and scores.worst_face == face_id:
+                    update["scores"] = scores.model_copy(update={"worst_face": None})
+                if update:
+                    library.templates[index] = template.model_copy(update=update)
+                    changed += 1
+        return changed
+
     # --- files ---
 
     def export(self, path: str | Path, *, status: str | None = None) -> list[Template]:
@@ -402,21 +433,16 @@ class TemplateLibrary:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[TemplateFile]:
         """Hold the library's lock, hand out its contents, write them back if all went well."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.parent / LOCK_NAME, "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                library = self._read()
-                before = library.model_dump(mode="json", by_alias=True)
-                yield library
-                # Validate the whole file again (unique names, every field) before writing.
-                after = TemplateFile.model_validate(library.model_dump(by_alias=True)).model_dump(
-                    mode="json", by_alias=True
-                )
-                if after != before:
-                    write_atomically(self.path, _json_bytes(after), durable=True)
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(self.path.parent / LOCK_NAME):
+            library = self._read()
+            before = library.model_dump(mode="json", by_alias=True)
+            yield library
+            # Validate the whole file again (unique names, every field) before writing.
+            after = TemplateFile.model_validate(library.model_dump(by_alias=True)).model_dump(
+                mode="json", by_alias=True
+            )
+            if after != before:
+                write_atomically(self.path, _json_bytes(after), durable=True)
 
 
 def _json_bytes(document: dict) -> bytes:
