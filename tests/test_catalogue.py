@@ -18,8 +18,10 @@ from workbench.catalogue import (
     COLUMNS,
     ROW_FIELDS,
     SCHEMA,
+    SCHEMA_VERSION,
     STATUS_FAILED,
     Catalogue,
+    rows_to_table,
 )
 from workbench.errors import CatalogueError
 
@@ -38,7 +40,7 @@ def test_rows_round_trip_with_nullable_columns_as_integers(catalogue):
     assert len(df) == 2
     ok, failed = df.iloc[0], df.iloc[1]
     assert ok["sample_index"] == 0 and str(df["sample_index"].dtype) == "Int32"
-    assert ok["schema_version"] == 1
+    assert ok["schema_version"] == SCHEMA_VERSION == 2
     assert failed["status"] == "failed" and failed["error_class"] == "TransientError"
     assert df["sample_index"].isna().tolist() == [False, True]
     assert df["created_at"].dt.tz is not None
@@ -248,3 +250,45 @@ def test_recent_stats_and_sweep_totals_read_back_the_log(catalogue):
     totals = catalogue.sweep_totals().set_index("sweep_id")
     assert (totals.loc["s1", "images"], totals.loc["s1", "failed"]) == (3, 2)
     assert totals.loc["s2", "images"] == 1
+
+
+def test_version_1_parts_migrate_to_backend_scoped_keys(catalogue):
+    import dataclasses
+
+    import pyarrow.parquet as pq
+
+    from workbench.contract import PortraitParams
+    from workbench.sweep import request_key
+
+    # A part as version 1 wrote it: no version in its footer, keys without the backend.
+    old = [
+        dataclasses.replace(make_row(0), schema_version=1),
+        dataclasses.replace(make_row(1), schema_version=1, backend="remote"),
+        dataclasses.replace(make_row(2, status=STATUS_FAILED), schema_version=1),
+    ]
+    catalogue.runs_dir.mkdir(parents=True)
+    pq.write_table(rows_to_table(old), catalogue.runs_dir / "part-20250101T000000Z-1-ab.parquet")
+    catalogue.append([make_row(3)])  # written by this version: left as it is
+
+    assert catalogue.migrate() == 3
+    assert catalogue.migrate() == 0
+    df = catalogue.runs().sort_values("seed").reset_index(drop=True)
+    assert (df["schema_version"] == 2).all()
+    assert list(df["backend"]) == ["simulator", "remote", "simulator", "simulator"]
+
+    def key(row, backend):
+        params = PortraitParams(
+            prompt=row.prompt,
+            seed=row.seed,
+            sample_number=1,
+            identity_scale=0.8,
+            width=768,
+            height=1024,
+        )
+        return request_key(params, row.face_hash, backend)
+
+    assert df["request_key"][0] == key(old[0], "simulator")
+    assert df["request_key"][1] == key(old[1], "remote")
+    assert df["request_key"][2] == key(old[2], "simulator")
+    assert df["request_key"][3] == "key-3"
+    assert catalogue.stored_among([key(old[0], "simulator")]) == {key(old[0], "simulator")}

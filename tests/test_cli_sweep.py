@@ -151,33 +151,80 @@ LONG_SPEC = SPEC.replace('seeds = "1-3"', 'seeds = "1-20"').replace(
 
 
 @pytest.mark.e2e
-def test_killed_mid_run_then_rerun_requests_only_missing_cells(
-    panel_layout, tmp_path, slow_simulator
-):
+def test_killed_mid_run_then_rerun_pays_for_nothing_twice(panel_layout, tmp_path, slow_simulator):
     spec = tmp_path / "long.toml"
     spec.write_text(LONG_SPEC)  # 80 cells, ~3 s at 4 x 150 ms
     catalogue = Catalogue(panel_layout.catalogue)
+    before = requests_seen(slow_simulator)
     process = start_sweep(panel_layout, spec, slow_simulator)
     wait_for_stored(catalogue, 12, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     # A writer killed mid-write leaves a temp file; it must never be read.
     (catalogue.runs_dir / ".part-20990101T000000000000Z-1-dead.parquet.tmp").write_bytes(b"PAR1")
+    assert 12 <= len(catalogue.stored_keys()) < 80  # reads cleanly
 
-    df = catalogue.runs()  # reads cleanly
-    stored = catalogue.stored_keys()
-    assert 12 <= len(stored) < 80
-    assert not df[df["status"] == "ok"].duplicated(["request_key", "sample_index"]).any()
-
-    before = requests_seen(slow_simulator)
     rerun = start_sweep(panel_layout, spec, slow_simulator)
     out, err = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, err
-    assert f"{len(stored)} already stored, skipped" in out
-    assert requests_seen(slow_simulator) - before == 80 - len(stored)
+    # Every result received before the kill was journalled: only requests in flight at the
+    # kill (at most `concurrency` = 4) are bought twice.
+    assert requests_seen(slow_simulator) - before <= 80 + 4
     assert len(catalogue.stored_keys()) == 80
     ok = catalogue.runs().query("status == 'ok'")
     assert len(ok) == 160 and not ok.duplicated(["request_key", "sample_index"]).any()
+    assert not list((panel_layout.state / "journal").glob("*.jsonl"))
+
+
+@pytest.mark.e2e
+def test_two_sweeps_into_one_data_folder_buy_each_cell_once(panel_layout, tmp_path, slow_simulator):
+    spec = tmp_path / "long.toml"
+    spec.write_text(LONG_SPEC)  # 80 cells
+    before = requests_seen(slow_simulator)
+    first, second = (start_sweep(panel_layout, spec, slow_simulator) for _ in range(2))
+    outputs = [process.communicate(timeout=180) for process in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outputs
+    assert requests_seen(slow_simulator) - before == 80
+    catalogue = Catalogue(panel_layout.catalogue)
+    ok = catalogue.runs().query("status == 'ok'")
+    assert len(ok) == 160 and not ok.duplicated(["request_key", "sample_index"]).any()
+    assert set(ok["backend"]) == {"simulator"}  # reached by URL, recorded as the simulator
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.mark.e2e
+def test_a_dead_api_stops_the_sweep_early_with_one_line(panel_layout, spec_file, monkeypatch):
+    monkeypatch.setenv("HEADSHOT_API_URL", closed_port_url())
+    monkeypatch.setenv("HEADSHOT_API_KEY", "k")
+    started = time.monotonic()
+    result = cli(panel_layout, "sweep", str(spec_file))
+    assert result.exit_code == 4
+    assert time.monotonic() - started < 40  # one wave of retries, not every cell's
+    stopped = [line for line in result.stderr.splitlines() if line.startswith("STOPPED")]
+    assert len(stopped) == 1 and "could not reach the API" in stopped[0]
+    assert "Traceback" not in result.output
+
+
+def test_a_run_where_every_request_failed_does_not_exit_0(panel_layout, spec_file, monkeypatch):
+    from workbench.simulator import Faults
+
+    config = SimulatorConfig(api_key=KEY, faults=Faults(malformed_rate=1.0))
+    with SimulatorProcess(config) as broken:
+        monkeypatch.setenv("HEADSHOT_API_URL", broken.url)
+        monkeypatch.setenv("HEADSHOT_API_KEY", KEY)
+        result = cli(panel_layout, "sweep", str(spec_file))
+        assert result.exit_code == 5, result.output
+        assert "FAILED: all 12 requests sent failed" in result.stderr
+        monkeypatch.setenv("HEADSHOT_API_KEY", "wrong")
+        assert cli(panel_layout, "sweep", str(spec_file)).exit_code == 3
 
 
 @pytest.mark.e2e

@@ -131,6 +131,17 @@ def test_request_key_is_the_request_without_the_key_and_face_bytes():
         assert request_key(params.model_copy(update=change), ANN.hash) != key, change
 
 
+def test_request_key_is_scoped_to_the_backend():
+    params = PortraitParams(prompt="p", seed=3)
+    simulated = request_key(params, ANN.hash, "simulator")
+    real = request_key(params, ANN.hash, "https://api.example.com")
+    other = request_key(params, ANN.hash, "https://eu.api.example.com")
+    assert len({simulated, real, other}) == 3
+    assert {
+        c.key for c in plan(sweep(), [ANN], backend="https://api.example.com").cells
+    }.isdisjoint({c.key for c in plan(sweep(), [ANN]).cells})
+
+
 def test_stored_cells_are_pending_again_only_with_seed_minus_one():
     the_plan = plan(sweep(seeds=[1, 2, -1]), [ANN])
     stored = {cell.key for cell in the_plan.cells}

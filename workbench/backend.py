@@ -11,7 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
-from workbench.client import HeadshotClient
+import httpx
+
+from workbench.client import HeadshotClient, public_url, split_credentials
+from workbench.contract import SIMULATOR_BACKEND, SIMULATOR_HEADER
 from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -20,6 +23,8 @@ if TYPE_CHECKING:
 URL_ENV = "HEADSHOT_API_URL"
 KEY_ENV = "HEADSHOT_API_KEY"
 SIMULATOR_NOTICE = "simulator — not real portraits"
+# How long to wait for the one look at a configured URL that tells a simulator from the real API.
+PROBE_TIMEOUT_S = 5.0
 
 logger = logging.getLogger(__name__)
 
@@ -28,15 +33,28 @@ BackendKind = Literal["simulator", "remote"]
 
 @dataclass(frozen=True)
 class Backend:
-    url: str
+    url: str = field(repr=False)  # may carry credentials (user:pass@): print `public_url`
     api_key: str = field(repr=False)
     kind: BackendKind
 
     @property
+    def public_url(self) -> str:
+        return public_url(self.url)
+
+    @property
+    def identity(self) -> str:
+        """Which API made a result, as request keys and catalogue rows record it: "simulator",
+        however reached, or the real API's base URL without credentials, query or fragment."""
+        return SIMULATOR_BACKEND if self.kind == "simulator" else self.public_url
+
+    @property
     def label(self) -> str:
         if self.kind == "simulator":
-            return f"embedded {SIMULATOR_NOTICE} ({self.url})"
-        return f"Headshot API at {self.url}"
+            return f"{SIMULATOR_NOTICE} ({self.public_url})"
+        return f"Headshot API at {self.public_url}"
+
+    def __repr__(self) -> str:
+        return f"Backend(kind={self.kind!r}, url={self.public_url!r})"
 
     def client(self, **kwargs) -> HeadshotClient:
         return HeadshotClient(self.url, self.api_key, **kwargs)
@@ -51,8 +69,13 @@ def open_backend(simulator_config: SimulatorConfig | None = None) -> Iterator[Ba
     url = os.environ.get(URL_ENV, "").strip()
     key = os.environ.get(KEY_ENV, "").strip()
     if url and key:
-        logger.info("using the Headshot API at %s", url)
-        yield Backend(url=url.rstrip("/"), api_key=key, kind="remote")
+        kind: BackendKind = "simulator" if is_simulator(url) else "remote"
+        backend = Backend(url=url.rstrip("/"), api_key=key, kind=kind)
+        if kind == "simulator":
+            logger.warning("%s points at a %s: %s", URL_ENV, SIMULATOR_NOTICE, backend.public_url)
+        else:
+            logger.info("using the Headshot API at %s", backend.public_url)
+        yield backend
         return
     if url or key:
         missing = KEY_ENV if url else URL_ENV
@@ -67,3 +90,16 @@ def open_backend(simulator_config: SimulatorConfig | None = None) -> Iterator[Ba
             "no %s set: using the embedded %s at %s", URL_ENV, SIMULATOR_NOTICE, simulator.url
         )
         yield Backend(url=simulator.url, api_key=simulator.api_key, kind="simulator")
+
+
+def is_simulator(url: str) -> bool:
+    """Whether the API at `url` says it is the workbench's simulator (its reply header).
+
+    One GET of the base URL, without the API key; an API that does not answer counts as real
+    (the sweep's circuit breaker deals with it)."""
+    try:
+        base, auth = split_credentials(url)
+        reply = httpx.get(base + "/", auth=auth, timeout=PROBE_TIMEOUT_S)
+    except (httpx.HTTPError, httpx.InvalidURL):
+        return False
+    return SIMULATOR_HEADER in reply.headers

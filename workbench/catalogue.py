@@ -27,12 +27,14 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from workbench.errors import CatalogueError, InputError
 from workbench.layout import make_private_dir, write_atomically
-from workbench.parts import SMALL_PART_ROWS, CheckReport, PartFolder
+from workbench.parts import MERGED_PREFIX, SMALL_PART_ROWS, CheckReport, PartFolder, is_part_name
+from workbench.sweep import wire_request_key
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 RUNS = "runs"
 SWEEPS = "sweeps"
 QUARANTINE = "quarantine"
@@ -53,9 +55,16 @@ SCHEMA = pa.schema(
     [
         _column("schema_version", pa.int16(), "Schema version the row was written with."),
         _column("sweep_id", pa.string(), "The sweep run that wrote the row."),
-        _column("request_key", pa.string(), "SHA-256 of the request minus the API key."),
+        _column(
+            "request_key", pa.string(), "SHA-256 of the request to this backend, minus the API key."
+        ),
         _column("created_at", pa.timestamp("us", tz="UTC"), "When the row was recorded (UTC)."),
-        _column("backend", pa.string(), '"simulator" or "remote".'),
+        _column(
+            "backend",
+            pa.string(),
+            'Backend that made the row: "simulator", or the real API\'s base URL (no '
+            'credentials); "remote" in rows from schema version 1.',
+        ),
         _column("prompt", pa.string(), "Prompt as sent."),
         _column("seed", pa.int64(), "Seed as requested (-1: server picks)."),
         _column("seed_used", pa.int64(), "Seed the run actually had, where known.", True),
@@ -202,6 +211,55 @@ class Catalogue:
         before, after, rows = self.parts_folder.compact(small_part_rows, sort_by=CLUSTER_BY)
         return CompactResult(before, after, rows)
 
+    def migrate(self) -> int:
+        """Bring parts written with an older schema up to `SCHEMA_VERSION`, through the same
+        write-then-replace path as compaction; returns how many rows were migrated.
+
+        Reads only part footers when there is nothing to do, so a sweep calls it before every
+        plan. Version 1 to 2: the request key gains the backend that made the row (rows keep
+        their backend, "simulator" or "remote"), so simulator results still count as stored for
+        the simulator, and old "remote" results, whose URL nobody recorded, for no real API
+        (they stay in the log; a real-API sweep requests those cells again).
+        """
+        folder = self.parts_folder
+        if not any(self._part_version(path) < SCHEMA_VERSION for path in folder.parts()):
+            return 0
+        migrated = 0
+        with folder.rewrite_lock():
+            folder.clear_leftovers()
+            for path in folder.parts():
+                if self._part_version(path) >= SCHEMA_VERSION:
+                    continue
+                try:
+                    table = folder.read([path.name])
+                except (OSError, pa.ArrowException, ValueError):
+                    continue  # damaged: the next read quarantines it, `check` reports it
+                folder.write_part(migrate_table(table), MERGED_PREFIX, replaces=[path.name])
+                path.unlink(missing_ok=True)
+                migrated += table.num_rows
+        return migrated
+
+    @staticmethod
+    def _part_version(path: Path) -> int:
+        """The oldest schema version of a part's rows, from its footer's column statistics."""
+        try:
+            metadata = pq.read_metadata(path)
+        except FileNotFoundError:
+            return SCHEMA_VERSION  # replaced meanwhile
+        except (OSError, pa.ArrowException, ValueError):
+            return SCHEMA_VERSION  # damaged: not for migration to judge
+        names = metadata.schema.names
+        if "schema_version" not in names:
+            return SCHEMA_VERSION
+        column = names.index("schema_version")
+        oldest = SCHEMA_VERSION
+        for group in range(metadata.num_row_groups):
+            stats = metadata.row_group(group).column(column).statistics
+            if stats is None or not stats.has_min_max:
+                return 1  # no statistics: read the rows to be sure
+            oldest = min(oldest, int(stats.min))
+        return oldest
+
     def remove_rows(self, predicate: pc.Expression) -> int:
         """Delete the rows matching `predicate` (e.g. `pc.field("face_id") == "ann"`), rewriting
         only the parts that hold any; returns how many rows went."""
@@ -226,9 +284,21 @@ class Catalogue:
         """Every row as a pandas DataFrame (nullable integer columns stay integers)."""
         return self.table(columns).to_pandas(types_mapper=_PANDAS_TYPES.get)
 
-    def stored_keys(self) -> set[str]:
-        """Request keys with stored images: a sweep does not request these again."""
-        table = self.table(["request_key"], filter=pc.field("status") == STATUS_OK)
+    def stored_keys(self, *, parts: Iterable[str] | None = None) -> set[str]:
+        """Request keys with stored images: a sweep does not request these again.
+
+        `parts` (file names, as `part_names()` lists them) limits the look to those parts: a
+        running sweep reads only what other processes added since it last looked."""
+        only = None if parts is None else set(parts)
+
+        def read(names: list[str]) -> pa.Table:
+            if only is not None:
+                names = [name for name in names if name in only]
+            return self.parts_folder.read(
+                names, columns=["request_key"], filter=pc.field("status") == STATUS_OK
+            )
+
+        table = self.parts_folder.consistently(read)
         return set(pc.unique(table["request_key"]).to_pylist())
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pd.DataFrame:
@@ -338,6 +408,14 @@ class Catalogue:
         """The live part files right now (for tools and tests)."""
         return self.parts_folder.parts()
 
+    def part_names(self) -> set[str]:
+        """Names of every part file in the folder now: a cheap listing (no footer read) whose
+        changes mean new rows."""
+        try:
+            return {name for name in os.listdir(self.runs_dir) if is_part_name(name)}
+        except FileNotFoundError:
+            return set()
+
     # --- Internals -------------------------------------------------------------------------
 
     def _database(self) -> duckdb.DuckDBPyConnection:
@@ -347,6 +425,46 @@ class Catalogue:
                 self._duckdb = duckdb.connect()
             return self._duckdb
 
+
+def migrate_table(table: pa.Table) -> pa.Table:
+    """Rows of any older schema version, brought up to `SCHEMA_VERSION` (numbered steps)."""
+    for version, step in sorted(_MIGRATIONS.items()):
+        if table.num_rows and pc.min(table["schema_version"]).as_py() <= version:
+            table = step(table)
+    return table
+
+
+def _migrate_1_to_2(table: pa.Table) -> pa.Table:
+    """Version 2 keys a request to the backend that answered it (see `sweep.request_key`)."""
+    wire = {
+        "prompt": "prompt",
+        "seed": "seed",
+        "sampleNumber": "sample_number",
+        "identityScale": "identity_scale",
+        "outputImageWidth": "width",
+        "outputImageHeight": "height",
+    }
+    old = table.select([*wire.values(), "face_hash", "backend", "schema_version"]).to_pylist()
+    keys = table["request_key"].to_pylist()
+    made: dict[tuple, str] = {}
+    for index, row in enumerate(old):
+        if row["schema_version"] >= 2:
+            continue
+        request = tuple(row.values())
+        if request not in made:
+            fields = {name: row[column] for name, column in wire.items()}
+            made[request] = wire_request_key(fields, row["face_hash"], row["backend"])
+        keys[index] = made[request]
+    versions = pc.max_element_wise(table["schema_version"], pa.scalar(2, pa.int16()))
+    table = table.set_column(
+        table.schema.get_field_index("request_key"), SCHEMA.field("request_key"), pa.array(keys)
+    )
+    return table.set_column(
+        table.schema.get_field_index("schema_version"), SCHEMA.field("schema_version"), versions
+    )
+
+
+_MIGRATIONS = {1: _migrate_1_to_2}
 
 _PANDAS_TYPES = {
     pa.int16(): pd.Int16Dtype(),

@@ -27,6 +27,7 @@ import stamina
 from workbench.contract import (
     ENDPOINT,
     SEED_HEADER,
+    SIMULATOR_HEADER,
     PortraitParams,
     build_request,
     check_jpeg,
@@ -74,6 +75,7 @@ class Generation:
     latency_ms: float  # wall time of the call, retries and waits included
     attempts: int
     seed: int  # the seed the run had: the requested one, or the server's pick where it says
+    simulator: bool = False  # the reply said it came from the workbench's simulator
 
 
 class HeadshotClient:
@@ -155,7 +157,7 @@ class HeadshotClient:
             ):
                 with attempt:
                     attempts = attempt.num
-                    images, seed = await self._send_once(http, body, params)
+                    images, seed, simulator = await self._send_once(http, body, params)
         except ApiError as exc:
             exc.attempts = attempts
             exc.latency_ms = (time.perf_counter() - started) * 1000
@@ -163,7 +165,9 @@ class HeadshotClient:
         finally:
             self._free_slots.put_nowait(slot)
         latency_ms = (time.perf_counter() - started) * 1000
-        return Generation(images=images, latency_ms=latency_ms, attempts=attempts, seed=seed)
+        return Generation(
+            images=images, latency_ms=latency_ms, attempts=attempts, seed=seed, simulator=simulator
+        )
 
     def _wire_body(self, params: PortraitParams, face: bytes) -> dict:
         """The JSON body; the full contract check runs once per distinct face."""
@@ -190,19 +194,22 @@ class HeadshotClient:
 
     async def _send_once(
         self, http: httpx.AsyncClient, body: dict, params: PortraitParams
-    ) -> tuple[list[bytes], int]:
+    ) -> tuple[list[bytes], int, bool]:
         try:
             response = await http.post(ENDPOINT, json=body)
         except httpx.TimeoutException as exc:
+            connect = isinstance(exc, httpx.ConnectTimeout)
             raise TransientError(
-                f"no reply in time ({type(exc).__name__})", connection=True
+                f"no reply in time ({type(exc).__name__})", connection=connect
             ) from None
         except httpx.TransportError as exc:
             reason = self._masked(f"{type(exc).__name__}: {exc}")
-            raise TransientError(f"connection failed ({reason})", connection=True) from None
+            connect = isinstance(exc, httpx.ConnectError)
+            raise TransientError(f"connection failed ({reason})", connection=connect) from None
         if response.status_code != 200:
             raise self._status_error(response)
-        return self._read_images(response, params), self._seed_of(response, params)
+        images = self._read_images(response, params)
+        return images, self._seed_of(response, params), SIMULATOR_HEADER in response.headers
 
     def _status_error(self, response: httpx.Response) -> ApiError:
         status = response.status_code

@@ -29,6 +29,12 @@ ENDPOINT = "/api/generate-portrait"
 # Not in the provider's contract: the simulator names the seed it picked for seed -1 here, and
 # the client records it where a reply carries it.
 SEED_HEADER = "X-Seed"
+# Not in the provider's contract either: every simulator reply carries this header, so a client
+# reaching a simulator through HEADSHOT_API_URL records and announces it as the simulator.
+SIMULATOR_HEADER = "X-Headshot-Simulator"
+# The backend identity of the simulator, however it is reached (request keys and catalogue rows
+# record it); a real API's identity is its base URL without credentials.
+SIMULATOR_BACKEND = "simulator"
 SEED_RANDOM = -1
 SEED_MAX = 2_147_483_647
 SIZE_MIN = 512

@@ -125,7 +125,7 @@ async def run_on_simulator(
             max_concurrency=sweep.concurrency, retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S
         ) as client:
             return await run_sweep(
-                sweep, layout, client, backend=backend.kind, on_progress=on_progress
+                sweep, layout, client, backend=backend.identity, on_progress=on_progress
             )
 
 

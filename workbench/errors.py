@@ -82,8 +82,9 @@ class RateLimited(ApiError):
 class TransientError(ApiError):
     """5xx, a timeout or a dropped connection. Retried with exponential backoff and jitter.
 
-    `connection` is True when no HTTP reply came at all (refused, dropped, timed out): a run of
-    those trips a sweep's circuit breaker.
+    `connection` is True when the API could not even be connected to (refused, unreachable,
+    connect timeout): a run of those trips a sweep's circuit breaker. A slow or dropped reply
+    is not one: the API is there.
     """
 
     retryable = True

@@ -4,22 +4,29 @@
 (nothing is spent); `await run.execute(client)` sends those cells with bounded concurrency,
 stores every image, logs every image and every failed cell to the catalogue, and reports
 progress to a callback. Re-running the same sweep requests only what is missing.
+
+Paid for once: each result is journalled before the engine moves on (a kill -9 loses none of
+them), each request key is leased across processes before it is sent (two sweeps into one data
+folder share the work), and results count as stored only for the backend that made them. File
+work runs in a small thread pool, so the event loop (the app's, a notebook's) stays free.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections import Counter, deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
 from workbench.catalogue import STATUS_FAILED, STATUS_OK, Catalogue, CatalogueRow
 from workbench.client import Generation
-from workbench.contract import SEED_RANDOM, PortraitParams
+from workbench.contract import SEED_RANDOM, SIMULATOR_BACKEND, PortraitParams
 from workbench.errors import (
     ERROR_CHARS,
     ApiError,
@@ -27,21 +34,31 @@ from workbench.errors import (
     InvalidRequest,
     OutOfCredits,
     RateLimited,
+    TransientError,
 )
+from workbench.inflight import InFlight
+from workbench.journal import fold_orphans
 from workbench.layout import DataLayout
+from workbench.leases import Claim, clear_stale_leases
 from workbench.panel import Panel
 from workbench.store import ImageStore
 from workbench.sweep import Cell, Plan, Sweep, plan
 
-# Rows reach the catalogue in small parts at least this often, so a killed run loses at most
-# this much of what it already received (those cells are simply requested again next time).
+# The journal moves into a catalogue part this often (one part per second, not per image).
 FLUSH_SECONDS = 1.0
-FLUSH_ROWS = 512
 # Without past runs to measure, assume this per request (the provider publishes no latency).
-ASSUMED_LATENCY_S = {"simulator": 0.25, "remote": 20.0}
+ASSUMED_LATENCY_S = {SIMULATOR_BACKEND: 0.25}
+ASSUMED_REMOTE_LATENCY_S = 20.0
 # Failures the API refused outright were not billed, so their budget reservation is given back;
 # a timeout or a malformed reply may have been, so theirs is kept.
 _NOT_BILLED = (InvalidRequest, AuthError, OutOfCredits, RateLimited)
+# The circuit breaker: this many requests in a row that could not connect at all (refused,
+# unreachable, after the client's retries) and the API is taken for down: the sweep stops.
+BREAKER_FAILURES = 8
+# How often a cell another process is sending is looked at again.
+WAIT_POLL_S = 0.2
+# Threads for file work (storing images, the journal, leases, catalogue parts).
+IO_THREADS = 4
 
 
 class Generates(Protocol):
@@ -60,6 +77,7 @@ class Progress:
     requests_failed: int = 0
     images_done: int = 0
     skipped_budget: int = 0
+    stored_elsewhere: int = 0  # cells another process (or sweep) stored meanwhile
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -73,7 +91,9 @@ class Progress:
 
     @property
     def eta_s(self) -> float | None:
-        finished = self.requests_done + self.requests_failed + self.skipped_budget
+        finished = (
+            self.requests_done + self.requests_failed + self.skipped_budget + self.stored_elsewhere
+        )
         if not finished:
             return None
         remaining = self.requests_total - finished
@@ -98,20 +118,56 @@ class SweepSummary:
     cost: float
     elapsed_s: float
     failures: dict[str, int]
-    stopped: str | None = None  # "auth", "credits" or "cancelled"
+    # "auth", "credits", "unreachable" (circuit breaker), "simulator" or "cancelled"
+    stopped: str | None = None
     stop_reason: str | None = None
+    stored_elsewhere: int = 0
 
     @property
     def not_tried(self) -> int:
-        return self.planned_requests - self.skipped_stored - self.requests_sent
+        return (
+            self.planned_requests - self.skipped_stored - self.requests_sent - self.stored_elsewhere
+        )
+
+    @property
+    def all_failed(self) -> bool:
+        """Requests were sent and not one of them gave an image."""
+        return self.requests_sent > 0 and self.requests_failed == self.requests_sent
 
 
 class SweepStopped(Exception):
     """Raised inside the engine when an error makes every further request pointless."""
 
-    def __init__(self, error: ApiError):
-        super().__init__(str(error))
-        self.error = error
+    def __init__(self, kind: str, reason: str):
+        super().__init__(reason)
+        self.kind = kind
+        self.reason = reason
+
+
+class _Cells:
+    """The cells still to try, in plan order; a cell another process is sending comes back
+    after a short wait. Workers take from it between awaits, so each cell goes to one."""
+
+    def __init__(self, cells: list[Cell]):
+        self._fresh = iter(cells)
+        self._waiting: deque[tuple[float, Cell]] = deque()
+
+    async def next(self) -> Cell | None:
+        while True:
+            cell = next(self._fresh, None)
+            if cell is not None:
+                return cell
+            if not self._waiting:
+                return None
+            ready_at, cell = self._waiting[0]
+            delay = ready_at - time.monotonic()
+            if delay <= 0:
+                self._waiting.popleft()
+                return cell
+            await asyncio.sleep(delay)
+
+    def wait_for(self, cell: Cell) -> None:
+        self._waiting.append((time.monotonic() + WAIT_POLL_S, cell))
 
 
 class SweepRun:
@@ -130,41 +186,65 @@ class SweepRun:
         price_per_image: float = 0.0,
         sweep_id: str | None = None,
         spec_toml: str | None = None,
+        backend: str = SIMULATOR_BACKEND,
+        breaker_failures: int = BREAKER_FAILURES,
     ):
         self.plan = plan
         self.pending = pending
         self.faces = faces
         self.store = store
+        self.layout = store.layout
         self.catalogue = catalogue
         self.concurrency = concurrency
         self.max_images = max_images
         self.price_per_image = price_per_image
         self.sweep_id = sweep_id or new_sweep_id()
         self.spec_toml = spec_toml
+        self.backend = backend  # the identity the plan's request keys are scoped to
+        self.breaker_failures = breaker_failures
         self.progress = Progress(self.pending_requests, self.pending_images)
-        self._backend = ""
+        self.parts_seen: set[str] | None = None  # catalogue parts read when planning
         self._on_progress: ProgressCallback | None = None
-        self._rows: list[CatalogueRow] = []
-        self._last_flush = time.monotonic()
         self._reserved = 0
         self._sent = 0
         self._cost = 0.0
+        self._no_answer_in_a_row = 0
         self._failures: Counter[str] = Counter()
         self._stopped: str | None = None
         self._stop_reason: str | None = None
+        self._inflight: InFlight | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._count_lock = threading.Lock()
 
     @classmethod
-    def prepare(cls, sweep: Sweep, layout: DataLayout, *, sweep_id: str | None = None) -> SweepRun:
-        """Plan a sweep over the panel and leave out cells already stored. Spends nothing."""
+    def prepare(
+        cls,
+        sweep: Sweep,
+        layout: DataLayout,
+        *,
+        sweep_id: str | None = None,
+        backend: str = SIMULATOR_BACKEND,
+    ) -> SweepRun:
+        """Plan a sweep over the panel for `backend` (its identity: "simulator" or the real
+        API's base URL, as `Backend.identity` gives it) and leave out cells already stored from
+        that backend. Spends nothing.
+
+        First brings the catalogue up to date: older schema versions are migrated, and journals
+        of sweeps that were killed are folded in (their results count as stored).
+        """
         panel = Panel(layout)
-        the_plan = plan(sweep, panel.faces())
+        the_plan = plan(sweep, panel.faces(), backend=backend)
         catalogue = Catalogue(layout.catalogue)
+        catalogue.migrate()
+        fold_orphans(layout, catalogue)
+        clear_stale_leases(layout)
+        parts_seen = catalogue.part_names()
         pending = the_plan.pending(
             catalogue.stored_among(cell.key for cell in the_plan.cells if cell.dedupable)
         )
         face_ids = dict.fromkeys(cell.face_id for cell in pending)
         faces = {face_id: panel.jpeg_bytes(face_id) for face_id in face_ids}
-        return cls(
+        run = cls(
             the_plan,
             pending,
             faces=faces,
@@ -175,7 +255,10 @@ class SweepRun:
             price_per_image=sweep.price_per_image,
             sweep_id=sweep_id,
             spec_toml=sweep.to_toml(),
+            backend=backend,
         )
+        run.parts_seen = parts_seen
+        return run
 
     # --- Before spending -------------------------------------------------------------------
 
@@ -208,18 +291,20 @@ class SweepRun:
         """Whether max_images leaves some pending cells unsent."""
         return self.pending_requests < len(self.pending)
 
-    def estimated_latency(self, backend_kind: str) -> tuple[float, str]:
-        """Seconds per request: the median of past successful ones on this kind of backend,
-        else an assumption; and a few words saying which."""
+    def estimated_latency(self, backend: str | None = None) -> tuple[float, str]:
+        """Seconds per request: the median of past successful ones on this backend (default:
+        the one the run is planned for), else an assumption; and a few words saying which."""
+        backend = backend or self.backend
         past = self.catalogue.query(
             "SELECT median(latency_ms) AS ms, count(*) AS n FROM runs "
             "WHERE backend = ? AND status = 'ok' AND sample_index = 0",
-            [backend_kind],
+            [backend],
         )
         count = int(past["n"].iloc[0])
         if count:
             return float(past["ms"].iloc[0]) / 1000, f"median of {count} past requests"
-        return ASSUMED_LATENCY_S.get(backend_kind, 20.0), "assumed: no past runs to measure"
+        assumed = ASSUMED_LATENCY_S.get(backend, ASSUMED_REMOTE_LATENCY_S)
+        return assumed, "assumed: no past runs to measure"
 
     def estimated_cost(self) -> float:
         return self.pending_images * self.price_per_image
@@ -235,27 +320,41 @@ class SweepRun:
         self,
         client: Generates,
         *,
-        backend: str = "simulator",
+        backend: str | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> SweepSummary:
         """Send the pending cells; returns the summary.
 
-        Stops at once (cancelling requests in flight) on an auth failure or out-of-credits.
-        If the task is cancelled (Ctrl-C, the app's cancel button), results already received
-        are written to the catalogue before the cancellation goes on; `summary()` then says
-        what was kept.
+        `backend`, if given, must be the identity the run was prepared for (a guard: results
+        of one API never count as another's). Stops at once (cancelling requests in flight) on
+        an auth failure or out-of-credits, and after `breaker_failures` requests in a row got
+        no answer at all. If the task is cancelled (Ctrl-C, the app's cancel button), results
+        already received are written to the catalogue before the cancellation goes on;
+        `summary()` then says what was kept.
         """
-        self._backend = backend
+        if backend is not None and backend != self.backend:
+            raise ValueError(
+                f"this run was prepared for backend {self.backend!r}, not {backend!r}: "
+                "prepare it with backend=<the backend's identity>"
+            )
         self._on_progress = on_progress
         self.progress = Progress(self.pending_requests, self.pending_images)
         if self.spec_toml is not None:
             self.catalogue.record_sweep(self.sweep_id, self.spec_toml)
+        self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="sweep-io")
+        self._inflight = InFlight(
+            self.layout,
+            self.catalogue,
+            (cell.key for cell in self.pending if cell.dedupable),
+            parts_seen=self.parts_seen,
+        )
         self._notify()
-        cells = iter(self.pending)
+        cells = _Cells(self.pending)
         workers = [
             asyncio.create_task(self._worker(client, cells))
             for _ in range(min(self.concurrency, len(self.pending)))
         ]
+        flusher = asyncio.create_task(self._flush_every_second())
         try:
             if workers:
                 await asyncio.wait(workers, return_when=asyncio.FIRST_EXCEPTION)
@@ -264,14 +363,16 @@ class SweepRun:
             self._stop_reason = "cancelled; results received so far are kept"
             raise
         finally:
-            for worker in workers:
-                worker.cancel()
-            self._flush()  # before waiting: a second Ctrl-C during the wait must not lose rows
-            results = await asyncio.gather(*workers, return_exceptions=True)
-            self._flush()
+            for task in (*workers, flusher):
+                task.cancel()
+            results = await asyncio.gather(*workers, flusher, return_exceptions=True)
+            # Off the loop, and shielded: a second Ctrl-C leaves the rest to the journal.
+            await asyncio.shield(asyncio.to_thread(self._finish))
             self._notify()
         for result in results:
             if isinstance(result, SweepStopped):
+                if self._stopped is None:
+                    self._stopped, self._stop_reason = result.kind, result.reason
                 continue
             if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                 raise result
@@ -280,7 +381,7 @@ class SweepRun:
     def summary(self) -> SweepSummary:
         return SweepSummary(
             sweep_id=self.sweep_id,
-            backend=self._backend,
+            backend=self.backend,
             planned_requests=self.plan.requests,
             skipped_stored=self.skipped_stored,
             requests_sent=self._sent,
@@ -292,30 +393,77 @@ class SweepRun:
             failures=dict(self._failures),
             stopped=self._stopped,
             stop_reason=self._stop_reason,
+            stored_elsewhere=self.progress.stored_elsewhere,
         )
 
-    async def _worker(self, client: Generates, cells: Iterator[Cell]) -> None:
-        # Workers share one iterator: asyncio runs one at a time between awaits, so each cell
-        # is taken once, and the budget check-and-reserve below cannot interleave.
-        for cell in cells:
-            if self.max_images is not None and self._reserved + cell.images > self.max_images:
-                self.progress.skipped_budget += 1
+    async def _worker(self, client: Generates, cells: _Cells) -> None:
+        while (cell := await cells.next()) is not None:
+            await self._try(client, cells, cell)
+
+    async def _try(self, client: Generates, cells: _Cells, cell: Cell) -> None:
+        inflight = self._inflight
+        assert inflight is not None
+        if cell.dedupable:
+            claim = await self._in_thread(inflight.claim, cell.key)
+            if claim is Claim.HELD:
+                cells.wait_for(cell)  # another sweep is buying it: look again shortly
+                return
+            if await self._in_thread(inflight.stored_meanwhile, cell.key):
+                await self._in_thread(inflight.release, [cell.key])
+                self.progress.stored_elsewhere += 1
                 self._notify()
-                continue
-            self._reserved += cell.images
-            self._sent += 1
-            try:
-                generation = await client.generate(cell.params, self.faces[cell.face_id])
-            except ApiError as exc:
-                if isinstance(exc, _NOT_BILLED):
-                    self._reserved -= cell.images
-                self._record_failure(cell, exc)
-                if exc.stops_sweep:
-                    self._stopped = "credits" if isinstance(exc, OutOfCredits) else "auth"
-                    self._stop_reason = str(exc)[:ERROR_CHARS]
-                    raise SweepStopped(exc) from None
-                continue
-            self._record_success(cell, generation)
+                return
+        # Check and reserve with no await between: concurrent workers never overspend.
+        if self.max_images is not None and self._reserved + cell.images > self.max_images:
+            if cell.dedupable:
+                await self._in_thread(inflight.release, [cell.key])
+            self.progress.skipped_budget += 1
+            self._notify()
+            return
+        self._reserved += cell.images
+        self._sent += 1
+        try:
+            generation = await client.generate(cell.params, self.faces[cell.face_id])
+        except ApiError as exc:
+            if isinstance(exc, _NOT_BILLED):
+                self._reserved -= cell.images
+            await self._in_thread(self._record_failure, cell, exc)
+            self._notify()
+            self._check_stop(exc)
+            return
+        self._no_answer_in_a_row = 0
+        if generation.simulator and self.backend != SIMULATOR_BACKEND:
+            await self._in_thread(inflight.release, [cell.key])
+            raise SweepStopped(
+                "simulator",
+                f"the API at {self.backend} answered as the workbench's simulator "
+                "(X-Headshot-Simulator): its pictures are not real portraits, none was kept",
+            )
+        await self._in_thread(self._record_success, cell, generation)
+        self._notify()
+
+    def _check_stop(self, exc: ApiError) -> None:
+        if exc.stops_sweep:
+            kind = "credits" if isinstance(exc, OutOfCredits) else "auth"
+            raise SweepStopped(kind, str(exc)[:ERROR_CHARS])
+        if isinstance(exc, TransientError) and exc.connection:
+            self._no_answer_in_a_row += 1
+            if self._no_answer_in_a_row >= self.breaker_failures:
+                raise SweepStopped(
+                    "unreachable",
+                    f"{self._no_answer_in_a_row} requests in a row could not reach the API "
+                    f"(last: {exc.reason[:ERROR_CHARS]}); stopped sending",
+                )
+        else:
+            self._no_answer_in_a_row = 0
+
+    async def _in_thread(self, function, *args):
+        """File work off the event loop. Shielded: a cancelled worker's storing, journalling
+        and counting still happen (the pool is drained before the run reports)."""
+        loop = asyncio.get_running_loop()
+        return await asyncio.shield(loop.run_in_executor(self._pool, function, *args))
+
+    # Run in the I/O pool: store, journal, count.
 
     def _record_success(self, cell: Cell, generation: Generation) -> None:
         now = datetime.now(UTC)
@@ -335,12 +483,11 @@ class SweepRun:
                 )
             )
         # All of a request's rows go in together: a stored key always has all its samples.
-        self._rows.extend(rows)
-        self._cost += self.price_per_image * len(rows)
-        self.progress.requests_done += 1
-        self.progress.images_done += len(rows)
-        self._maybe_flush()
-        self._notify()
+        self._inflight.keep(rows)
+        with self._count_lock:
+            self._cost += self.price_per_image * len(rows)
+            self.progress.requests_done += 1
+            self.progress.images_done += len(rows)
 
     def _record_failure(self, cell: Cell, exc: ApiError) -> None:
         row = replace(
@@ -349,11 +496,12 @@ class SweepRun:
             error_class=type(exc).__name__,
             error=exc.reason[:ERROR_CHARS],
         )
-        self._rows.append(row)
-        self._failures[type(exc).__name__] += 1
-        self.progress.requests_failed += 1
-        self._maybe_flush()
-        self._notify()
+        self._inflight.keep([row])
+        if cell.dedupable:
+            self._inflight.release([cell.key])  # not stored: the next run (or another) retries
+        with self._count_lock:
+            self._failures[type(exc).__name__] += 1
+            self.progress.requests_failed += 1
 
     def _base_row(
         self, cell: Cell, now: datetime, attempts: int, latency_ms: float
@@ -363,7 +511,7 @@ class SweepRun:
             sweep_id=self.sweep_id,
             request_key=cell.key,
             created_at=now,
-            backend=self._backend,
+            backend=self.backend,
             prompt=params.prompt,
             seed=params.seed,
             seed_used=params.seed if params.reproducible else None,
@@ -378,16 +526,19 @@ class SweepRun:
             latency_ms=latency_ms,
         )
 
-    def _maybe_flush(self) -> None:
-        now = time.monotonic()
-        if len(self._rows) >= FLUSH_ROWS or now - self._last_flush >= FLUSH_SECONDS:
-            self._flush()
+    async def _flush_every_second(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            await self._in_thread(self._inflight.flush)
 
-    def _flush(self) -> None:
-        self._last_flush = time.monotonic()
-        if self._rows:
-            rows, self._rows = self._rows, []
-            self.catalogue.append(rows)
+    def _finish(self) -> None:
+        """Wait for file work still running, move the journal into the catalogue, let go."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        if self._inflight is not None:
+            self._inflight.close()
+            self._inflight = None
 
     def _notify(self) -> None:
         if self._on_progress is not None:
@@ -404,9 +555,10 @@ async def run_sweep(
     layout: DataLayout,
     client: Generates,
     *,
-    backend: str = "simulator",
+    backend: str = SIMULATOR_BACKEND,
     on_progress: ProgressCallback | None = None,
 ) -> SweepSummary:
-    """Prepare and execute a sweep in one call (notebooks, the app)."""
-    run = SweepRun.prepare(sweep, layout)
-    return await run.execute(client, backend=backend, on_progress=on_progress)
+    """Prepare and execute a sweep in one call (notebooks, the app). `backend` is the
+    identity of the API `client` talks to (`Backend.identity`)."""
+    run = SweepRun.prepare(sweep, layout, backend=backend)
+    return await run.execute(client, on_progress=on_progress)

@@ -14,7 +14,7 @@ import random
 import re
 import secrets
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +27,7 @@ from workbench.contract import (
     SAMPLES_MAX,
     SEED_MAX,
     SEED_RANDOM,
+    SIMULATOR_BACKEND,
     SIZE_MAX,
     SIZE_MIN,
     SIZE_PRESETS,
@@ -39,8 +40,9 @@ from workbench.panel import Face
 # A sweep is meant to be looked at; a typo like "1-2000000000" must not plan two billion cells.
 MAX_SEEDS = 100_000
 MAX_CELLS = 1_000_000
-# Bumped only if the canonical request changes meaning; old keys then stop matching (re-request).
-REQUEST_KEY_VERSION = 1
+# Bumped only if the canonical request changes meaning; the catalogue migrates old keys (v1 had
+# no backend in it). docs/catalogue.md says how.
+REQUEST_KEY_VERSION = 2
 
 _RANGE = re.compile(
     r"^(?P<start>\d+)\s*-\s*(?P<end>\d+)\s*"
@@ -229,8 +231,9 @@ class Plan:
         return [cell for cell in self.cells if not cell.dedupable or cell.key not in stored]
 
 
-def plan(sweep: Sweep, faces: Sequence[Face]) -> Plan:
-    """Expand a sweep over the panel's faces into cells. Pure: no files, no network."""
+def plan(sweep: Sweep, faces: Sequence[Face], *, backend: str = SIMULATOR_BACKEND) -> Plan:
+    """Expand a sweep over the panel's faces into cells, keyed for `backend` (the identity of
+    the API that will answer: "simulator" or a base URL). Pure: no files, no network."""
     chosen = sweep.select_faces(faces)
     if not chosen:
         raise InputError(
@@ -259,7 +262,7 @@ def plan(sweep: Sweep, faces: Sequence[Face]) -> Plan:
                         height=height,
                     )
                     for face in chosen:
-                        key = request_key(params, face.hash)
+                        key = request_key(params, face.hash, backend)
                         if params.reproducible and key in seen:
                             continue
                         seen.add(key)
@@ -267,13 +270,21 @@ def plan(sweep: Sweep, faces: Sequence[Face]) -> Plan:
     return Plan(cells)
 
 
-def request_key(params: PortraitParams, face_hash: str) -> str:
-    """SHA-256 of the canonical request: the wire fields minus the API key, with the face's
-    content hash standing in for its bytes. Equal keys mean the same request."""
+def request_key(params: PortraitParams, face_hash: str, backend: str = SIMULATOR_BACKEND) -> str:
+    """SHA-256 of the canonical request to one backend: the wire fields minus the API key, with
+    the face's content hash standing in for its bytes, and the backend's identity ("simulator",
+    or the real API's base URL without credentials). Equal keys mean the same request to the
+    same API: a result stored from the simulator never stands in for a real one."""
+    return wire_request_key(params.model_dump(by_alias=True), face_hash, backend)
+
+
+def wire_request_key(wire_fields: Mapping[str, Any], face_hash: str, backend: str) -> str:
+    """`request_key` from the wire fields as a mapping (the catalogue's migration uses it)."""
     canonical = {
         "v": REQUEST_KEY_VERSION,
         "endpoint": ENDPOINT,
-        **params.model_dump(by_alias=True),
+        "backend": backend,
+        **wire_fields,
         "inputImageSha256": face_hash,
     }
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -16,6 +16,7 @@ COLUMN_WIDTH = 40
 SHOW_COLUMNS = [
     "created_at",
     "sweep_id",
+    "backend",
     "prompt",
     "seed",
     "identity_scale",

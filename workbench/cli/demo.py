@@ -41,11 +41,11 @@ def command(layout: DataLayout, spec: str | None) -> None:
     if done:
         click.echo(done)
     sweep = Sweep.load(spec_path)
-    run = SweepRun.prepare(sweep, layout)
     with SimulatorServer(DEMO_SIMULATOR) as simulator:
         click.echo(f"using the embedded simulator at {simulator.url} — not real portraits")
         backend = Backend(url=simulator.url, api_key=simulator.api_key, kind="simulator")
-        print_preview(run, backend.kind, sweep_name=sweep.name or spec_path.name)
+        run = SweepRun.prepare(sweep, layout, backend=backend.identity)
+        print_preview(run, backend, sweep_name=sweep.name or spec_path.name)
         summary = execute_with_progress(run, backend, retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S)
     print_summary(summary)
     images = sum(1 for _ in layout.images.glob("*/*.jpg"))

@@ -1,5 +1,11 @@
 """`workbench sweep FILE.toml [--dry-run]`: show what a sweep will cost, then run it with a
-progress bar and a summary. Ctrl-C stops cleanly; what was received is kept."""
+progress bar and a summary. Ctrl-C stops cleanly; what was received is kept.
+
+Exit status: 0 every pending cell was tried (failed ones are logged, and the next run retries
+them); 1 an error before anything was sent (one line naming the field or file); 2 a usage
+error; 3 stopped by the API's answer (key refused, out of credits, a simulator answering for the
+real API); 4 stopped because the API did not answer (circuit breaker); 5 every request sent
+failed; 130 interrupted (Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -28,25 +34,41 @@ def command(layout: DataLayout, spec: str, dry_run: bool) -> None:
     Cells already in the catalogue are not requested again, so re-running a sweep resumes it.
     """
     sweep = Sweep.load(spec)
-    run = SweepRun.prepare(sweep, layout)
     with open_backend() as backend:
-        print_preview(run, backend.kind, sweep_name=sweep.name or spec)
+        run = SweepRun.prepare(sweep, layout, backend=backend.identity)
+        print_preview(run, backend, sweep_name=sweep.name or spec)
         if dry_run:
             click.echo("dry run: nothing sent.")
             return
         summary = execute_with_progress(run, backend)
     print_summary(summary)
-    if summary.stopped in ("auth", "credits"):
-        sys.exit(1)
+    sys.exit(exit_status(summary))
+
+
+EXIT_STOPPED_BY_API = 3
+EXIT_UNREACHABLE = 4
+EXIT_ALL_FAILED = 5
+EXIT_INTERRUPTED = 130  # the shell's convention for "stopped by Ctrl-C"
+
+
+def exit_status(summary: SweepSummary) -> int:
+    """The process exit status for a finished run (see the module docstring)."""
     if summary.stopped == "cancelled":
-        sys.exit(130)  # the shell's convention for "stopped by Ctrl-C"
+        return EXIT_INTERRUPTED
+    if summary.stopped in ("auth", "credits", "simulator"):
+        return EXIT_STOPPED_BY_API
+    if summary.stopped == "unreachable":
+        return EXIT_UNREACHABLE
+    if summary.all_failed:
+        return EXIT_ALL_FAILED
+    return 0
 
 
-def print_preview(run: SweepRun, backend_kind: str, *, sweep_name: str) -> None:
+def print_preview(run: SweepRun, backend: Backend, *, sweep_name: str) -> None:
     """What the sweep will spend, before it spends anything."""
-    latency_s, basis = run.estimated_latency(backend_kind)
+    latency_s, basis = run.estimated_latency()
     seconds = run.estimated_seconds(latency_s)
-    click.echo(f"sweep {sweep_name!r} on the {backend_kind} backend")
+    click.echo(f"sweep {sweep_name!r} on the {backend.label}")
     click.echo(
         f"  planned: {run.plan.requests} requests ({run.plan.images} images); "
         f"{run.skipped_stored} already stored, skipped"
@@ -85,7 +107,7 @@ def execute_with_progress(run: SweepRun, backend: Backend, **client_options) -> 
 
     async def go() -> SweepSummary:
         async with backend.client(max_concurrency=run.concurrency, **client_options) as client:
-            return await run.execute(client, backend=backend.kind, on_progress=on_progress)
+            return await run.execute(client, backend=backend.identity, on_progress=on_progress)
 
     try:
         return asyncio.run(go())
@@ -100,6 +122,11 @@ def execute_with_progress(run: SweepRun, backend: Backend, **client_options) -> 
 def print_summary(summary: SweepSummary) -> None:
     rate = summary.images_stored / summary.elapsed_s if summary.elapsed_s > 0 else 0.0
     click.echo(f"sweep {summary.sweep_id} on {summary.backend}:")
+    if summary.stored_elsewhere:
+        click.echo(
+            f"  {summary.stored_elsewhere} cells were stored meanwhile by another sweep "
+            "into this data folder: not bought twice"
+        )
     click.echo(
         f"  sent {summary.requests_sent} requests ({summary.skipped_stored} already stored); "
         f"stored {summary.images_stored} images in {_duration(summary.elapsed_s)} "
@@ -113,8 +140,10 @@ def print_summary(summary: SweepSummary) -> None:
         )
     if summary.skipped_budget:
         click.echo(f"  {summary.skipped_budget} requests not sent: max_images reached")
-    if summary.stopped in ("auth", "credits"):
-        click.echo(f"  STOPPED: {summary.stop_reason}", err=True)
+    if summary.stopped in ("auth", "credits", "simulator", "unreachable"):
+        click.echo(f"STOPPED: {summary.stop_reason}", err=True)
+    elif summary.all_failed:
+        click.echo(f"FAILED: all {summary.requests_sent} requests sent failed", err=True)
     elif summary.stopped == "cancelled":
         click.echo(f"  stopped early: {summary.not_tried} requests not tried; re-run to resume")
 

@@ -28,6 +28,7 @@ from workbench.contract import (
     JPEG_DATA_URI_PREFIX,
     SEED_HEADER,
     SEED_MAX,
+    SIMULATOR_HEADER,
     ErrorBody,
     PortraitParams,
     PortraitRequest,
@@ -39,6 +40,7 @@ from workbench.simulator.render import render_portrait
 
 BANNER = "Headshot API SIMULATOR — not real portraits"
 RENDER_CACHE_BYTES = 256 * 1024 * 1024
+SIMULATOR_HEADER_VALUE = b"simulator; not real portraits"
 
 
 @dataclass
@@ -95,6 +97,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     )
     app.state.stats = stats
     app.state.config = config
+    app.add_middleware(SaySimulator)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -178,6 +181,27 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         return Response(content, media_type="application/json", headers={SEED_HEADER: str(seed)})
 
     return app
+
+
+class SaySimulator:
+    """ASGI middleware: every reply, errors and 404s included, carries SIMULATOR_HEADER, so a
+    client probing the base URL learns what it talks to."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def send_marked(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((SIMULATOR_HEADER.lower().encode(), SIMULATOR_HEADER_VALUE))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
