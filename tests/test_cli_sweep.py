@@ -222,7 +222,7 @@ def test_a_run_where_every_request_failed_does_not_exit_0(panel_layout, spec_fil
         monkeypatch.setenv("HEADSHOT_API_KEY", KEY)
         result = cli(panel_layout, "sweep", str(spec_file))
         assert result.exit_code == 5, result.output
-        assert "FAILED: all 12 requests sent failed" in result.stderr
+        assert "FAILED: no request gave an image (12 failed)" in result.stderr
         monkeypatch.setenv("HEADSHOT_API_KEY", "wrong")
         assert cli(panel_layout, "sweep", str(spec_file)).exit_code == 3
 

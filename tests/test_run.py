@@ -317,7 +317,12 @@ async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):
         fast = dict(
             timeout=0.5, retry=RetryPolicy(attempts=3, timeout=5, wait_initial=0.01, wait_max=0.05)
         )
-        run, first = await execute(sweep, layout, client(server, concurrency=32, **fast))
+        # Half-second timeouts on a loaded machine can look like a dead API (connect timeouts);
+        # this test is about faults healing or being logged, so the circuit breaker stays out.
+        run = SweepRun.prepare(sweep, layout)
+        run.breaker_failures = 10**6
+        async with client(server, concurrency=32, **fast) as api:
+            first = await run.execute(api)
         assert run.plan.requests == 300
         catalogue = Catalogue(layout.catalogue)
         df = catalogue.runs()
@@ -335,6 +340,7 @@ async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):
         # The second run sends the failed cells and nothing else.
         rerun = SweepRun.prepare(sweep, layout)
         assert {cell.key for cell in rerun.pending} == set(failed["request_key"])
+        rerun.breaker_failures = 10**6
         async with client(server, concurrency=32, **fast) as api:
             second = await rerun.execute(api)
         assert second.requests_sent == len(failed)
@@ -342,3 +348,57 @@ async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):
         ok = df[df["status"] == "ok"]
         assert not ok.duplicated(["request_key", "sample_index"]).any()
         assert len(files_under(layout.images)) == len(ok)
+
+
+def closed_port_url() -> str:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+async def test_a_dead_api_trips_the_circuit_breaker(panel_layout):
+    sweep = small_sweep(seeds="1-10", concurrency=4, sample_number=1)  # 40 cells
+    dead = HeadshotClient(closed_port_url(), KEY, max_concurrency=4, retry=FAST_RETRY)
+    run, summary = await execute(sweep, panel_layout, dead)
+    assert summary.stopped == "unreachable"
+    assert "8 requests in a row could not reach the API" in summary.stop_reason
+    assert 8 <= summary.requests_sent <= 8 + 4 and summary.all_failed
+    assert summary.not_tried >= 40 - 12
+
+
+async def test_a_simulator_answering_for_a_real_api_is_not_kept(panel_layout):
+    from workbench.contract import SIMULATOR_HEADER
+
+    api = FakeApi()
+
+    async def marked(request: httpx.Request) -> httpx.Response:
+        reply = await api(request)
+        reply.headers[SIMULATOR_HEADER] = "simulator"
+        return reply
+
+    sweep = small_sweep(seeds="1-5", concurrency=2, sample_number=1)
+    run = SweepRun.prepare(sweep, panel_layout, backend="http://api.test")
+    fake = HeadshotClient(
+        "http://api.test", KEY, retry=FAST_RETRY, transport=httpx.MockTransport(marked)
+    )
+    async with fake:
+        summary = await run.execute(fake, backend="http://api.test")
+    assert summary.stopped == "simulator" and "not real portraits" in summary.stop_reason
+    assert summary.images_stored == 0
+    assert Catalogue(panel_layout.catalogue).runs().empty
+    with pytest.raises(ValueError, match="prepared for backend 'http://api.test'"):
+        await SweepRun.prepare(sweep, panel_layout, backend="http://api.test").execute(
+            fake, backend="simulator"
+        )
+
+
+async def test_results_count_as_stored_only_for_the_backend_that_made_them(panel_layout, simulator):
+    sweep = small_sweep(seeds="1-2", sample_number=1)  # 8 cells
+    _, first = await execute(sweep, panel_layout, client(simulator))
+    assert first.images_stored == 8
+    real = SweepRun.prepare(sweep, panel_layout, backend="https://api.example.com")
+    assert len(real.pending) == 8  # simulator pictures never stand in for real ones
+    assert len(SweepRun.prepare(sweep, panel_layout).pending) == 0
+    assert set(Catalogue(panel_layout.catalogue).runs()["backend"]) == {"simulator"}

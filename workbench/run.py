@@ -131,8 +131,8 @@ class SweepSummary:
 
     @property
     def all_failed(self) -> bool:
-        """Requests were sent and not one of them gave an image."""
-        return self.requests_sent > 0 and self.requests_failed == self.requests_sent
+        """Requests were sent and failed, and not one gave an image."""
+        return self.requests_failed > 0 and self.images_stored == 0
 
 
 class SweepStopped(Exception):

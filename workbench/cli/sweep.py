@@ -143,7 +143,7 @@ def print_summary(summary: SweepSummary) -> None:
     if summary.stopped in ("auth", "credits", "simulator", "unreachable"):
         click.echo(f"STOPPED: {summary.stop_reason}", err=True)
     elif summary.all_failed:
-        click.echo(f"FAILED: all {summary.requests_sent} requests sent failed", err=True)
+        click.echo(f"FAILED: no request gave an image ({summary.requests_failed} failed)", err=True)
     elif summary.stopped == "cancelled":
         click.echo(f"  stopped early: {summary.not_tried} requests not tried; re-run to resume")
 
