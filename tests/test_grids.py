@@ -330,6 +330,10 @@ def test_restoring_something_that_is_not_a_grid_says_so(tmp_path):
 def test_a_prompt_with_no_rows_gets_a_clear_message(sheet):
     with pytest.raises(GridError, match="prompt: no catalogue rows for 'never swept'"):
         render_grid(sheet, GridQuery(prompts=("never swept",)))
+    with pytest.raises(GridError, match=f"did you mean '{PROMPT}'"):
+        render_grid(sheet, GridQuery(prompts=("studio headshot, soft window lights",)))
+    with pytest.raises(GridError, match="no catalogue rows .* filters"):
+        render_grid(sheet, GridQuery(prompts=(PROMPT,), seeds=(99,)))
     with pytest.raises(InputError, match="prompt"):
         GridQuery(prompts=("  ",))
 

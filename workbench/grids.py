@@ -9,6 +9,7 @@ sweep's parameters, which `restore_grid_params` reads back (`workbench grid --re
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import itertools
 import json
@@ -263,8 +264,9 @@ def load_grid(layout: DataLayout, query: GridQuery) -> GridData:
         prompts = "; ".join(repr(p) for p in query.prompts)
         raise GridError(
             f"prompt: no catalogue rows for {prompts} with these filters; run it first "
-            "(`workbench sweep FILE.toml`, or `workbench grid ... --run`), or check the prompt's "
-            "exact text with `workbench catalogue show`. Rows of erased faces are gone."
+            "(`workbench sweep FILE.toml`, or `workbench grid ... --run`)"
+            + _did_you_mean(layout, query)
+            + ". Rows of erased faces are gone."
         )
     cells: dict[tuple[str, CandidateKey], dict[str, Any]] = {}
     for row in rows.itertuples(index=False):
@@ -292,6 +294,20 @@ def load_grid(layout: DataLayout, query: GridQuery) -> GridData:
 def _catalogue(path: Path) -> Catalogue:
     # One per folder and process: its DuckDB connection costs ~50 ms to open.
     return Catalogue(path)
+
+
+def _did_you_mean(layout: DataLayout, query: GridQuery) -> str:
+    known = _catalogue(layout.catalogue).query("SELECT DISTINCT prompt FROM runs")["prompt"]
+    close = [
+        match
+        for prompt in query.prompts
+        for match in difflib.get_close_matches(prompt, list(known), n=2, cutoff=0.6)
+    ]
+    if close:
+        return "; did you mean " + " or ".join(repr(p) for p in dict.fromkeys(close)) + "?"
+    if len(known):
+        return f"; the catalogue has {len(known)} other prompt(s) (`workbench catalogue show`)"
+    return "; the catalogue is empty"
 
 
 def _query_rows(catalogue: Catalogue, query: GridQuery):
