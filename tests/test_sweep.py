@@ -150,6 +150,15 @@ def test_stored_cells_are_pending_again_only_with_seed_minus_one():
     assert len(the_plan.pending(set())) == 3
 
 
+def test_cells_marked_rerun_are_pending_even_when_stored():
+    from dataclasses import replace
+
+    cells = [replace(cell, rerun=True) for cell in plan(sweep(seeds=[1, 2]), [ANN]).cells]
+    rerun = Plan(cells)
+    assert not any(cell.dedupable for cell in cells)
+    assert rerun.pending({cell.key for cell in cells}) == cells
+
+
 def test_identical_fixed_cells_are_planned_once_random_ones_each_time():
     the_plan = plan(sweep(prompts=["a", "a"], seeds=[1, -1, -1]), [ANN])
     assert [cell.params.seed for cell in the_plan.cells] == [1, -1, -1]

@@ -200,6 +200,9 @@ class Cell:
     face_id: str
     face_hash: str
     key: str
+    # Sent even if stored: a template drift check must reach the API, whose model may have
+    # changed under the same request key.
+    rerun: bool = False
 
     @property
     def images(self) -> int:
@@ -207,8 +210,9 @@ class Cell:
 
     @property
     def dedupable(self) -> bool:
-        """Seed -1 asks for a fresh random style every time, so it is never served from store."""
-        return self.params.reproducible
+        """Seed -1 asks for a fresh random style every time, so it is never served from store;
+        nor is a cell marked `rerun`."""
+        return self.params.reproducible and not self.rerun
 
 
 @dataclass(frozen=True)

@@ -107,9 +107,11 @@ def command(
     if out is None:
         raise InputError("out: give --out FILE.png")
     if run_first and sweep is not None:
-        run = SweepRun.prepare(sweep, layout)
-        click.echo(f"running: {run.pending_requests} requests to send, {run.skipped_stored} stored")
         with open_backend() as backend:
+            run = SweepRun.prepare(sweep, layout, backend=backend.identity)
+            click.echo(
+                f"running: {run.pending_requests} requests to send, {run.skipped_stored} stored"
+            )
             summary = execute_with_progress(run, backend)
         print_summary(summary)
     grids = render_grids(layout, query, style, pages=pages or None)

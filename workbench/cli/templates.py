@@ -193,7 +193,7 @@ def apply(layout: DataLayout, name: str, face_path: Path, out: Path, samples: in
                     photo_name=face_path.name,
                     out=out,
                     client=client,
-                    backend=backend.kind,
+                    backend=backend.identity,
                     samples=samples,
                 )
 
@@ -246,7 +246,7 @@ def check(
                     client,
                     names=names or None,
                     faces=face_ids or None,
-                    backend=backend.kind,
+                    backend=backend.identity,
                     style_threshold=threshold,
                     identity_threshold=identity_threshold,
                 )

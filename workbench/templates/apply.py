@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.catalogue import STATUS_OK, Catalogue
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel, face_id_from_name, normalise_photo
 from workbench.run import Generates, SweepRun, SweepSummary, new_sweep_id
@@ -58,14 +59,14 @@ async def apply_template(
     photo_name: str,
     out: Path,
     client: Generates,
-    backend: str = "simulator",
+    backend: str = SIMULATOR_BACKEND,
     samples: int = 1,
 ) -> AppliedTemplate:
     """Generate with template `name` for the face in `photo`; write `<out>/<name>-<face>-<i>.jpg`.
 
     The request goes through the sweep engine, so it is stored and logged (and not paid for
     again if this face already had it). TemplateError if the template is retired or the
-    request failed (the failure is logged).
+    request failed (the failure is logged). `backend` is the backend's identity.
     """
     template = TemplateLibrary(layout).get(name)
     if template.status == "retired":
@@ -84,7 +85,7 @@ async def apply_template(
         sample_number=samples,
         faces=[face.id],
     )
-    the_plan = plan(sweep, [face])
+    the_plan = plan(sweep, [face], backend=backend)
     catalogue = Catalogue(layout.catalogue)
     pending = the_plan.pending(catalogue.stored_among(c.key for c in the_plan.cells))
     run = SweepRun(
@@ -96,6 +97,7 @@ async def apply_template(
         concurrency=1,
         sweep_id=f"apply-{new_sweep_id()}",
         spec_toml=sweep.to_toml(),
+        backend=backend,
     )
     summary = await run.execute(client, backend=backend)
     key = the_plan.cells[0].key

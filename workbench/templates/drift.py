@@ -10,10 +10,11 @@ logs the new rows under its own sweep id (`drift-check-…`).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from workbench.catalogue import STATUS_OK, Catalogue
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
 from workbench.run import Generates, ProgressCallback, SweepRun, SweepSummary, new_sweep_id
@@ -136,14 +137,15 @@ async def check_drift(
     *,
     names: Sequence[str] | None = None,
     faces: Sequence[str] | None = None,
-    backend: str = "simulator",
+    backend: str = SIMULATOR_BACKEND,
     style_threshold: float = STYLE_DRIFT_THRESHOLD,
     identity_threshold: float = IDENTITY_DRIFT_THRESHOLD,
     concurrency: int = 8,
     on_progress: ProgressCallback | None = None,
 ) -> DriftReport:
     """Re-run templates (all but retired ones, or `names`) on the panel (or `faces`) and
-    compare with their baselines. Spends one request per template and face with a baseline."""
+    compare with their baselines. Spends one request per template and face with a baseline.
+    `backend` is the backend's identity (`Backend.identity`), as for a sweep."""
     library = TemplateLibrary(layout)
     if names:
         templates = [library.get(name) for name in dict.fromkeys(names)]
@@ -175,7 +177,11 @@ async def check_drift(
             sample_number=base.sample_number,
             faces=[face.id for face in chosen] or "all",
         )
-        own = plan(sweep, chosen).cells if chosen else []
+        own = (
+            [replace(c, rerun=True) for c in plan(sweep, chosen, backend=backend).cells]
+            if chosen
+            else []
+        )
         cells.extend(own)
         jobs.append((template, base, chosen, own))
 
@@ -191,6 +197,7 @@ async def check_drift(
         catalogue=catalogue,
         concurrency=concurrency,
         sweep_id=sweep_id,
+        backend=backend,
     )
     summary = await run.execute(client, backend=backend, on_progress=on_progress)
     fresh = _fresh_images(catalogue, sweep_id)
