@@ -207,6 +207,10 @@ def test_random_seeds_show_the_seed_used_and_say_random(panel_layout):
     # Asking for seed -1 means "the random runs", each under the seed it had.
     only_random = render_grid(panel_layout, GridQuery(prompts=(PROMPT,), seeds=(-1,)))
     assert [c.value for c in only_random.page.columns] == [98765, 123456]
+    # Asking for the seed a random run had finds that run: a restored grid shows it again.
+    by_seed = render_grid(panel_layout, GridQuery(prompts=(PROMPT,), seeds=(123456,)))
+    assert [c.label for c in by_seed.page.columns] == ["seed 123456 (random)"]
+    assert [c.status for c in by_seed.cells] == ["ok", "not run"]
 
 
 def test_other_axes_are_paged_and_columns_can_be_prompts_or_scales(panel_layout):

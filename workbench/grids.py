@@ -317,8 +317,10 @@ def _query_rows(catalogue: Catalogue, query: GridQuery):
         fixed = [s for s in query.seeds if s != SEED_RANDOM]
         seed_terms = []
         if fixed:
-            seed_terms.append(f"seed IN ({', '.join('?' * len(fixed))})")
-            params += fixed
+            # A seed the server once picked for a -1 request is the same style when asked again.
+            marks = ", ".join("?" * len(fixed))
+            seed_terms.append(f"seed IN ({marks}) OR (seed = -1 AND seed_used IN ({marks}))")
+            params += fixed + fixed
         if SEED_RANDOM in query.seeds:
             seed_terms.append("seed = -1")
         where.append("(" + " OR ".join(seed_terms) + ")")
@@ -389,13 +391,21 @@ def _rows_of_faces(layout: DataLayout, query: GridQuery, found: list[str]) -> li
 
 
 def _seed_columns(query: GridQuery, cells) -> list[tuple[int | None, bool]]:
-    found = {(c.candidate.seed, c.random_seed) for c in cells}
+    # A column is "random" when every image in it came from a seed -1 request.
+    random: dict[int | None, bool] = {}
+    for cell in cells:
+        seed = cell.candidate.seed
+        random[seed] = random.get(seed, True) and cell.random_seed
     if not query.seeds:
-        return sorted(found, key=lambda s: (s[1], s[0] is None, s[0] or 0))
-    columns = [(s, False) for s in dict.fromkeys(query.seeds) if s != SEED_RANDOM]
+        order = sorted(random, key=lambda s: (random[s], s is None, s or 0))
+        return [(seed, random[seed]) for seed in order]
+    columns = [(s, random.get(s, False)) for s in dict.fromkeys(query.seeds) if s != SEED_RANDOM]
     if SEED_RANDOM in query.seeds:
-        randoms = sorted((s for s in found if s[1]), key=lambda s: (s[0] is None, s[0] or 0))
-        columns += randoms
+        listed = {seed for seed, _ in columns}
+        extra = sorted(
+            (s for s in random if random[s] and s not in listed), key=lambda s: (s is None, s or 0)
+        )
+        columns += [(seed, True) for seed in extra]
     return columns
 
 
