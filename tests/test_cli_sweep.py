@@ -79,6 +79,7 @@ def test_sweep_runs_summarises_and_resumes(panel_layout, spec_file, no_backend_e
 
     show = cli(panel_layout, "catalogue", "show", "-n", "3", "--prompt", "noir")
     assert show.exit_code == 0 and show.output.count("noir") == 3
+    assert "backend" in show.output.splitlines()[0] and "simulator" in show.output
     as_json = cli(panel_layout, "catalogue", "show", "--json", "--seed", "2", "--face", "hopper")
     assert as_json.output.count('"request_key"') == 4  # 2 prompts x 2 samples
 

@@ -35,7 +35,7 @@ def simulator():
 
 def client(server, *, key: str = KEY, concurrency: int = 16, **kwargs) -> HeadshotClient:
     kwargs.setdefault("retry", FAST_RETRY)
-    kwargs.setdefault("timeout", 10.0)
+    kwargs.setdefault("timeout", 60.0)  # a busy machine must not turn into retries
     return HeadshotClient(server.url, key, max_concurrency=concurrency, **kwargs)
 
 

@@ -208,7 +208,9 @@ class HeadshotClient:
             raise TransientError(f"connection failed ({reason})", connection=connect) from None
         if response.status_code != 200:
             raise self._status_error(response)
-        images = self._read_images(response, params)
+        # Parsing and checking a reply costs milliseconds of CPU (the JPEG decode releases the
+        # GIL): off the event loop, so the app's other users and the next requests never wait.
+        images = await asyncio.to_thread(self._read_images, response, params)
         return images, self._seed_of(response, params), SIMULATOR_HEADER in response.headers
 
     def _status_error(self, response: httpx.Response) -> ApiError:

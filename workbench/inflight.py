@@ -39,6 +39,17 @@ class InFlight:
         self._held: set[str] = set()
         self._lock = threading.Lock()
 
+    def begin(self, key: str) -> str:
+        """Before sending `key`: "send" (claimed, and nobody stored it meanwhile), "wait"
+        (another live sweep is sending it) or "stored" (another sweep stored it meanwhile)."""
+        claim = self.claim(key)
+        if claim is Claim.HELD:
+            return "wait"
+        if self.stored_meanwhile(key):
+            self.release([key])
+            return "stored"
+        return "send"
+
     def claim(self, key: str) -> Claim:
         """Claim a key before sending it. HELD: another live sweep is sending it (wait)."""
         claim = self.leases.claim(key)

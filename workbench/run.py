@@ -39,7 +39,7 @@ from workbench.errors import (
 from workbench.inflight import InFlight
 from workbench.journal import fold_orphans
 from workbench.layout import DataLayout
-from workbench.leases import Claim, clear_stale_leases
+from workbench.leases import clear_stale_leases
 from workbench.panel import Panel
 from workbench.store import ImageStore
 from workbench.sweep import Cell, Plan, Sweep, plan
@@ -404,12 +404,11 @@ class SweepRun:
         inflight = self._inflight
         assert inflight is not None
         if cell.dedupable:
-            claim = await self._in_thread(inflight.claim, cell.key)
-            if claim is Claim.HELD:
+            verdict = await self._in_thread(inflight.begin, cell.key)
+            if verdict == "wait":
                 cells.wait_for(cell)  # another sweep is buying it: look again shortly
                 return
-            if await self._in_thread(inflight.stored_meanwhile, cell.key):
-                await self._in_thread(inflight.release, [cell.key])
+            if verdict == "stored":
                 self.progress.stored_elsewhere += 1
                 self._notify()
                 return
