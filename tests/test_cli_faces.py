@@ -103,3 +103,15 @@ def test_demo_adds_the_packaged_faces_once(layout):
     assert first.exit_code == 0 and "11 added" in first.output
     again = faces(layout, "demo")
     assert again.exit_code == 0 and "0 added, 11 already present" in again.output
+
+
+def test_a_folder_or_device_is_one_rejected_line_not_the_end_of_the_batch(layout, photos, tmp_path):
+    folder = tmp_path / "holiday"
+    folder.mkdir()
+    result = faces(layout, "add", str(folder), "/dev/zero", str(photos["hopper"]))
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert lines[0].startswith("rejected") and "is a folder" in lines[0]
+    assert lines[1].startswith("rejected") and "not a regular file" in lines[1]
+    assert lines[2].startswith("added")
+    assert lines[3] == "1 added, 0 already present, 2 rejected"

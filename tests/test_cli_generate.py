@@ -162,3 +162,52 @@ def test_python_dash_m_shows_help():
         env={**os.environ},
     )
     assert "simulate" in result.stdout and "generate" in result.stdout
+
+
+def test_an_eps_face_is_refused_before_anything_is_sent(tmp_path, no_backend_env):
+    eps = tmp_path / "face.eps"
+    eps.write_bytes(b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 200 200\nshowpage\n")
+    result = run(["generate", "--out", str(tmp_path / "out"), "--face", str(eps), "--prompt", "x"])
+    assert result.exit_code == 1 and "not an image we accept" in result.stderr
+
+
+def test_a_device_as_face_is_refused_unread(tmp_path, no_backend_env):
+    result = run(["generate", "--out", str(tmp_path), "--face", "/dev/zero", "--prompt", "x"])
+    assert result.exit_code == 1 and "not a regular file" in result.stderr
+
+
+def test_images_paid_for_are_kept_when_out_cannot_be_written(tmp_path, face_file, no_backend_env):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    data = tmp_path / "data"
+    args = ["--data", str(data), "generate", "--face", str(face_file), "--prompt", "studio"]
+    args += ["--seed", "5", "--samples", "2", "--size", "1:1", "--out", str(blocker / "out")]
+    result = run(args)
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: cannot write to") and "Not a directory" in lines[-1]
+    assert "the 2 image(s) paid for are kept in" in lines[-1]
+    kept = sorted((data / "kept").glob("*/*.jpg"))
+    assert [p.name for p in kept] == ["hopper-seed5-0.jpg", "hopper-seed5-1.jpg"]
+    assert all(check_jpeg(p.read_bytes()) == (768, 768) for p in kept)
+    assert str(kept[0].parent) in lines[-1]
+    assert (kept[0].stat().st_mode & 0o777) == 0o600
+
+
+def test_simulate_on_a_busy_port_or_a_foreign_host_is_one_line():
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        taken = CliRunner().invoke(main, ["simulate", "--port", port])
+    assert taken.exit_code == 1
+    assert (
+        taken.output.strip()
+        .splitlines()[-1]
+        .startswith(f"error: cannot listen on 127.0.0.1:{port}")
+    )
+    assert "Address already in use" in taken.output and "Traceback" not in taken.output
+    foreign = CliRunner().invoke(main, ["simulate", "--host", "192.0.2.1", "--port", "0"])
+    assert foreign.exit_code == 1 and "cannot listen on 192.0.2.1:0" in foreign.output

@@ -169,3 +169,18 @@ def test_openapi_schema_uses_wire_names():
         "outputImageHeight",
     }
     assert schema["properties"]["outputImageWidth"]["maximum"] == 2024
+
+
+def test_only_safe_formats_are_decoded_so_eps_never_reaches_ghostscript(monkeypatch):
+    from PIL import EpsImagePlugin
+
+    def ghostscript(*args, **kwargs):
+        raise AssertionError("an untrusted EPS reached Ghostscript")
+
+    monkeypatch.setattr(EpsImagePlugin, "Ghostscript", ghostscript)
+    eps = (
+        b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 200 200\n"
+        b"newpath 0 0 moveto 200 200 lineto stroke\nshowpage\n%%EOF\n"
+    )
+    with pytest.raises(InvalidRequest, match="not an image we accept"):
+        build_request(make_params(prompt="x"), eps, "k")

@@ -6,8 +6,18 @@ import os
 import time
 
 import pytest
+from catalogue_fixtures import make_row
 
-from workbench.layout import DataLayout, remove_stale_temp_files, write_atomically
+from workbench.catalogue import Catalogue
+from workbench.errors import InputError
+from workbench.layout import (
+    DataLayout,
+    read_regular_file,
+    remove_stale_temp_files,
+    write_atomically,
+)
+from workbench.panel import Panel
+from workbench.store import ImageStore
 
 
 def test_the_data_root_comes_from_the_option_then_the_environment(tmp_path, monkeypatch):
@@ -43,3 +53,52 @@ def test_only_old_temp_files_are_removed(tmp_path):
     assert remove_stale_temp_files(tmp_path, "*.tmp", older_than_s=60) == 1
     assert not old.exists() and fresh.exists() and kept.exists()
     assert remove_stale_temp_files(tmp_path / "missing", "*.tmp", older_than_s=60) == 0
+
+
+def test_paths_read_from_files_must_stay_inside_the_root(tmp_path):
+    layout = DataLayout(tmp_path / "data")
+    assert layout.inside("faces/ann.jpg") == (tmp_path / "data" / "faces" / "ann.jpg").resolve()
+    with pytest.raises(InputError, match="outside the data folder"):
+        layout.inside("../../victim/keep")
+    with pytest.raises(InputError, match="outside the data folder"):
+        layout.inside("/etc/passwd")
+
+
+def test_everything_the_workbench_writes_is_private(tmp_path, hopper_jpeg):
+    # Face photos and portraits are personal data: folders 0700, files 0600, whatever the umask.
+    previous = os.umask(0o022)
+    try:
+        layout = DataLayout(tmp_path / "fresh" / "data")
+        source = tmp_path / "hopper.jpg"
+        source.write_bytes(hopper_jpeg)
+        face = Panel(layout).add(source)
+        store = ImageStore(layout)
+        stored = store.put(hopper_jpeg)
+        store.thumbnail(stored.hash)
+        catalogue = Catalogue(layout.catalogue)
+        catalogue.append([make_row(0, face=face.id)])
+        catalogue.record_sweep("s1", 'prompts = ["p"]\n')
+        catalogue.compact()
+    finally:
+        os.umask(previous)
+    modes = {
+        path: path.stat().st_mode & 0o777
+        for path in [layout.root.parent, *layout.root.parent.rglob("*")]
+    }
+    assert {m for p, m in modes.items() if p.is_dir()} == {0o700}
+    assert {m for p, m in modes.items() if p.is_file()} == {0o600}
+    assert len(modes) > 12
+
+
+def test_read_regular_file_reads_small_regular_files_only(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_bytes(b"12345")
+    assert read_regular_file(path, limit=5, what="note") == b"12345"
+    with pytest.raises(InputError, match="over the 4-byte limit for a note"):
+        read_regular_file(path, limit=4, what="note")
+    with pytest.raises(InputError, match="no such note"):
+        read_regular_file(tmp_path / "missing", limit=4, what="note")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        read_regular_file(fifo, limit=4, what="note")

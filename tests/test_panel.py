@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
 import zlib
 from pathlib import Path
@@ -466,3 +467,85 @@ def test_colour_profile_is_applied_before_it_is_dropped(panel, tmp_path, hopper)
     as_profiled = np.abs(stored - original[..., ::-1]).mean()
     as_untagged = np.abs(stored - original).mean()
     assert as_profiled < 10 < as_untagged
+
+
+# --- hostile files, ids and manifests ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder"])
+def test_only_regular_files_are_read(panel, tmp_path, kind):
+    # /dev/zero never ends and a FIFO blocks until a writer comes: both hung the import.
+    if kind == "device":
+        path = Path("/dev/zero")
+    else:
+        path = tmp_path / kind
+        os.mkfifo(path) if kind == "fifo" else path.mkdir()
+    result = panel.import_one(path)
+    assert result.status == "rejected"
+    assert ("is a folder" if kind == "folder" else "not a regular file") in result.message
+    assert stored_files(panel) == []
+
+
+def test_a_photo_over_the_size_cap_is_refused_unread(panel, tmp_path, hopper_jpeg, monkeypatch):
+    monkeypatch.setattr("workbench.panel.MAX_PHOTO_BYTES", len(hopper_jpeg) - 1)
+    path = write(tmp_path, "big.jpg", hopper_jpeg)
+    assert_rejected(panel, path, "limit for a photo")
+
+
+@pytest.mark.parametrize("face_id", ["zed\n", "zed\r\n", "../zed", "Zed", "", "a" * 65])
+def test_ids_must_match_in_full(panel, tmp_path, hopper_jpeg, face_id):
+    result = panel.import_one(write(tmp_path, "h.jpg", hopper_jpeg), face_id=face_id)
+    assert result.status == "rejected" and "face id" in result.message
+    assert stored_files(panel) == []
+
+
+MANIFEST_HEADER = (
+    "id,source_name,hash,width,height,face_box,face_score,source_hash,consent,age_band,"
+    "monk_skin_tone,gender_presentation,glasses,facial_hair,notes\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("row", "complaint"),
+    [
+        (f"../../victim/keep,x.jpg,{'a' * 64},10,10,,,,,,,,,,", "is not a face id"),
+        (f"zed\n,x.jpg,{'a' * 64},10,10,,,,,,,,,,", "is not a face id"),
+        ("ann,x.jpg,not-a-hash,10,10,,,,,,,,,,", "hash must be the SHA-256"),
+        (f"ann,x.jpg,{'a' * 64},ten,10,,,,,,,,,,", "whole numbers"),
+        (f"ann,x.jpg,{'a' * 64},10,10,1;2;3;4,,,,,,,,,", "face_box"),
+        (f"ann,x.jpg,{'a' * 64},10,10,,,,,teen,,,,,", "age_band"),
+    ],
+)
+def test_manifest_rows_are_validated_on_read(layout, row, complaint):
+    layout.faces.mkdir(parents=True)
+    (layout.faces / "manifest.csv").write_text(MANIFEST_HEADER + row.replace("\n,", '\n",') + "\n")
+    if "\n" in row:  # a quoted id with a newline in it
+        text = MANIFEST_HEADER + '"zed\n",x.jpg,' + "a" * 64 + ",10,10,,,,,,,,,,\n"
+        (layout.faces / "manifest.csv").write_text(text)
+    with pytest.raises(InputError, match=f"manifest.csv line 2: .*{complaint}"):
+        Panel(layout).faces()
+
+
+def test_a_planted_manifest_id_never_makes_erase_delete_outside(tmp_path):
+    from workbench.erase import erase_face
+
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.jpg").write_bytes(b"precious")
+    layout = DataLayout(tmp_path / "a" / "b")
+    layout.faces.mkdir(parents=True)
+    row = f"../../victim/keep,x.jpg,{'a' * 64},10,10,,,,,,,,,,\n"
+    (layout.faces / "manifest.csv").write_text(MANIFEST_HEADER + row)
+    with pytest.raises(InputError, match="line 2"):
+        erase_face(layout, "../../victim/keep")
+    assert (victim / "keep.jpg").read_bytes() == b"precious"
+
+
+def test_a_face_image_path_stays_inside_the_data_root(layout, tmp_path):
+    panel = Panel(layout)
+    with pytest.raises(InputError, match="not a face id"):
+        panel.image_path("../../victim/keep")
+    layout.faces.mkdir(parents=True)
+    (layout.faces / "ann.jpg").symlink_to(tmp_path / "elsewhere.jpg")
+    with pytest.raises(InputError, match="outside the data folder"):
+        panel.image_path("ann")

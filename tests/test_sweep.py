@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
 from pathlib import Path
 
 import pytest
 
 from workbench.contract import PortraitParams
 from workbench.errors import InputError
-from workbench.panel import Face
-from workbench.sweep import Plan, Sweep, expand_seeds, parse_size, plan, request_key
+from workbench.layout import DataLayout
+from workbench.panel import Face, Panel
+from workbench.sweep import MAX_SEEDS, Plan, Sweep, expand_seeds, parse_size, plan, request_key
 
 REPO_SWEEPS = Path(__file__).resolve().parents[1] / "data" / "sweeps"
 ANN = Face("ann", "ann.jpg", "a" * 64, 512, 512)
@@ -159,10 +162,16 @@ def test_cells_marked_rerun_are_pending_even_when_stored():
     assert rerun.pending({cell.key for cell in cells}) == cells
 
 
-def test_identical_fixed_cells_are_planned_once_random_ones_each_time():
-    the_plan = plan(sweep(prompts=["a", "a"], seeds=[1, -1, -1]), [ANN])
-    assert [cell.params.seed for cell in the_plan.cells] == [1, -1, -1]
-    assert isinstance(the_plan, Plan)
+def test_identical_fixed_requests_are_planned_once_random_ones_each_time():
+    # The same photo under two ids makes the same request: one is paid for, not two. Seed -1
+    # is a fresh draw every time, so each of its cells is its own request.
+    twin = Face("ann-again", "ann2.jpg", ANN.hash, 512, 512)
+    the_plan = plan(sweep(prompts=["a", "a"], seeds=[1, -1, -1]), [ANN, twin])
+    fixed = [cell for cell in the_plan.cells if cell.params.seed == 1]
+    assert [cell.face_id for cell in fixed] == ["ann"]
+    drawn = [cell for cell in the_plan.cells if cell.params.seed == -1]
+    assert [cell.face_id for cell in drawn] == ["ann", "ann-again"] * 2
+    assert the_plan.requests == 5 and the_plan.images == 5
 
 
 def test_a_huge_range_is_refused_before_planning():
@@ -187,7 +196,93 @@ def test_example_sweeps_load_and_plan(path):
     assert plan(spec, faces).requests > 0
 
 
-def test_demo_sweep_is_small_enough_for_a_minute():
+def test_demo_sweep_on_the_committed_panel_fits_its_budget_and_a_minute():
+    # `make demo` promises well under a minute on the embedded simulator: the demo sweep over
+    # the demo panel as committed, at the demo simulator's latency and the sweep's concurrency.
+    from workbench.cli.demo import DEMO_SIMULATOR
+
     spec = Sweep.load(REPO_SWEEPS / "demo.toml")
-    the_plan = plan(spec, [ANN, BOB])
-    assert the_plan.requests * 2 <= 200  # per face pair; runs in seconds on the simulator
+    faces = Panel(DataLayout(REPO_SWEEPS.parent)).faces()
+    the_plan = plan(spec, faces)
+    assert the_plan.images <= spec.max_images  # the budget cap never cuts the demo short
+    waves = -(-the_plan.requests // spec.concurrency)
+    assert waves * DEMO_SIMULATOR.latency_ms / 1000 < 30
+
+
+# --- Hostile input -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "seeds",
+    [
+        "1-2147483647 [30000000]",
+        "1-2147483647 [999999999999]",
+        ["1-2147483647 [60000]", "1-2147483647 [60000]"],  # each fits, together they do not
+        "1-60000, 100000-160000",
+        ", ".join(["1-2147483647 [50000]"] * 3),
+        list(range(1, MAX_SEEDS + 2)),
+        "1-99999999999999999999999999999",
+    ],
+    ids=["count", "huge-count", "list", "mixed", "repeated", "ints", "digits"],
+)
+def test_seed_forms_are_capped_before_they_cost_memory(seeds):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="seeds"):
+            sweep(seeds=seeds)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # 30 million seeds took 2.9 GB; the refusal is arithmetic. (The int list is its own input.)
+    assert peak < 20_000_000 + (16 * MAX_SEEDS if isinstance(seeds, list) else 0)
+
+
+def test_the_cap_still_allows_exactly_max_seeds():
+    assert len(expand_seeds([f"1-{MAX_SEEDS}"], generator_seed=0)) == MAX_SEEDS
+    assert len(expand_seeds(["1-2147483647 [50000]", "5-100"], generator_seed=0)) == 50_096
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('prompts = ["a"]\nseeds = true\n', "seeds (line 2): true is not a value here"),
+        ('prompts = ["a"]\nseeds = [1, false]\n', "seeds (line 2): false is not a value here"),
+        ('prompts = ["a"]\nseeds = 1\nfaces = []\n', "faces (line 3)"),
+        ('prompts = ["a"]\nseeds = 1\nprice_per_image = inf\n', "price_per_image (line 3)"),
+        ('prompts = ["a"]\nseeds = 1\nprice_per_image = nan\n', "price_per_image (line 3)"),
+    ],
+)
+def test_values_toml_turns_into_something_else_are_refused(text, message):
+    with pytest.raises(InputError, match=re.escape(message)):
+        Sweep.from_toml(text, source="s.toml")
+
+
+def test_a_sweep_file_with_a_bom_is_read(tmp_path):
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + b'prompts = ["a"]\nseeds = "1-2"\n')
+    assert Sweep.load(path).seed_values() == [1, 2]
+
+
+def test_a_sweep_file_that_is_not_utf8_is_one_line(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('prompts = ["café"]\nseeds = 1\n'.encode("latin-1"))
+    with pytest.raises(InputError, match=r"not UTF-8 text \(byte 0xe9 at offset 15\)"):
+        Sweep.load(path)
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "folder", "too-big"])
+def test_a_sweep_file_must_be_a_small_regular_file(tmp_path, kind, monkeypatch):
+    path = tmp_path / "spec.toml"
+    if kind == "device":
+        path = Path("/dev/zero")
+    elif kind == "fifo":
+        os.mkfifo(path)  # opening it for reading would wait for a writer forever
+    elif kind == "folder":
+        path.mkdir()
+    else:
+        monkeypatch.setattr("workbench.sweep.MAX_SPEC_BYTES", 100)
+        path.write_text('prompts = ["a"]\nseeds = 1\n# ' + "x" * 200 + "\n")
+    with pytest.raises(InputError, match="not a regular file|is a folder|limit"):
+        Sweep.load(path)

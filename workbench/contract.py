@@ -47,6 +47,10 @@ DEFAULT_WIDTH = 768
 DEFAULT_HEIGHT = 1024
 SIZE_PRESETS: dict[str, tuple[int, int]] = {"1:1": (768, 768), "3:4": (768, 1024)}
 JPEG_DATA_URI_PREFIX = "data:image/jpeg;base64,"
+# The image formats the workbench ever decodes from a file it did not make: each is decoded by
+# Pillow's own code. Naming them keeps exotic plugins out of the path of untrusted bytes (EPS,
+# for one, hands the file to Ghostscript). JPEG covers MPO too.
+SAFE_IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
 
 # The largest image the client or simulator will decode; bigger inputs are refused before decoding.
 MAX_INPUT_PIXELS = 50_000_000
@@ -235,7 +239,7 @@ def _open_fully(data: bytes, *, field: str) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image = Image.open(io.BytesIO(data), formats=SAFE_IMAGE_FORMATS)
             if image.width * image.height > MAX_INPUT_PIXELS:
                 raise InvalidRequest(
                     f"{field}: {image.width}x{image.height} is too large to decode "
@@ -245,7 +249,8 @@ def _open_fully(data: bytes, *, field: str) -> Image.Image:
     except InvalidRequest:
         raise
     except UnidentifiedImageError:
-        raise InvalidRequest(f"{field}: not an image (JPEG, PNG or WebP expected)") from None
+        kinds = ", ".join(SAFE_IMAGE_FORMATS)
+        raise InvalidRequest(f"{field}: not an image we accept ({kinds} expected)") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError, Warning) as exc:
         raise InvalidRequest(f"{field}: not a complete, decodable image ({exc})") from None
     return image
@@ -274,7 +279,7 @@ def check_jpeg(data: bytes, size: tuple[int, int] | None = None) -> tuple[int, i
     if data[:3] != b"\xff\xd8\xff":
         raise MalformedReply("not a JPEG (missing the JPEG start-of-image marker)")
     try:
-        with Image.open(io.BytesIO(data)) as image:
+        with Image.open(io.BytesIO(data), formats=("JPEG",)) as image:
             if image.format != "JPEG":
                 raise MalformedReply(f"not a JPEG ({image.format})")
             actual = image.size

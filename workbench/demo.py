@@ -8,7 +8,6 @@ never spend on the real API.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,7 @@ from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.client import RetryPolicy
 from workbench.errors import InputError
 from workbench.hunt.schedule import face_order
-from workbench.layout import DataLayout
+from workbench.layout import DataLayout, make_private_dir, write_atomically
 from workbench.panel import MANIFEST_NAME, Panel, build_demo_panel
 from workbench.run import ProgressCallback, SweepSummary, run_sweep
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
@@ -62,10 +61,10 @@ def ensure_demo_panel(layout: DataLayout) -> str | None:
         return None
     source = REPO_DATA / "faces"
     if (source / MANIFEST_NAME).exists() and source.resolve() != layout.faces.resolve():
-        layout.faces.mkdir(parents=True, exist_ok=True)
+        make_private_dir(layout.faces)
         for face in Panel(DataLayout(REPO_DATA)).faces():
-            shutil.copy2(source / f"{face.id}.jpg", layout.faces / f"{face.id}.jpg")
-        shutil.copy2(source / MANIFEST_NAME, layout.faces / MANIFEST_NAME)
+            _copy_private(source / f"{face.id}.jpg", layout.faces / f"{face.id}.jpg")
+        _copy_private(source / MANIFEST_NAME, layout.faces / MANIFEST_NAME)
         done = f"copied the demo panel into {layout.faces}"
     else:
         build_demo_panel(layout)
@@ -146,3 +145,8 @@ async def seed_empty_catalogue(
         return None
     ensure_demo_panel(layout)
     return await run_on_simulator(small_demo_sweep(layout), layout, on_progress=on_progress)
+
+
+def _copy_private(source: Path, target: Path) -> None:
+    """A copy readable by its owner only, like every face file the workbench writes."""
+    write_atomically(target, source.read_bytes(), durable=True)

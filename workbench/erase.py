@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.errors import InputError
 from workbench.layout import DataLayout
-from workbench.panel import Panel
+from workbench.panel import Panel, check_face_id
 from workbench.parts import is_part_name
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
@@ -73,6 +73,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     face's id and by every face hash recorded for it, even once the panel row is gone.
     Order matters for that: images, then catalogue rows (which say which images), then the face.
     """
+    check_face_id(face_id)
     panel = Panel(layout)
     face = next((f for f in panel.faces() if f.id == face_id), None)
     catalogue = Catalogue(layout.catalogue)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import stat
 import tempfile
 import time
 from collections.abc import Iterator
@@ -68,6 +69,12 @@ class DataLayout:
         return self.root / "sweeps"
 
     @property
+    def kept(self) -> Path:
+        """Images `generate` was paid for but could not write where `--out` said: the user's
+        to move or delete (they are not in the catalogue, so erase cannot attribute them)."""
+        return self.root / "kept"
+
+    @property
     def quarantine(self) -> Path:
         """Damaged or foreign catalogue parts, moved out of the way (one folder per dataset)."""
         return self.catalogue / "quarantine"
@@ -107,6 +114,41 @@ def make_private_dir(path: Path) -> Path:
     return path
 
 
+def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) -> bytes:
+    """The bytes of `path` if it is a regular file of at most `limit` bytes; else InputError.
+
+    Untrusted paths (a face photo, a sweep file) can name a device (`/dev/zero` never ends), a
+    FIFO (opening one blocks until a writer comes) or a folder. The file is opened without
+    blocking and checked on the open descriptor, so nothing can swap it in between.
+    """
+    shown = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        raise InputError(f"{shown}: no such {what}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {shown}: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise InputError(f"{shown} is a folder; give the {what} files in it")
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{shown} is not a regular file (a device, pipe or socket)")
+        if info.st_size > limit:
+            raise InputError(
+                f"{shown} is {info.st_size:,} bytes, over the {limit:,}-byte limit for a {what}"
+            )
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read {what} {shown}: {exc.strerror}") from None
+    finally:
+        os.close(fd)
+    if len(data) > limit:  # it grew after the check
+        raise InputError(f"{shown} is over the {limit:,}-byte limit for a {what}")
+    return data
+
+
 @contextlib.contextmanager
 def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
     """Hold an advisory lock on `path` (created if missing) across processes.
@@ -115,12 +157,15 @@ def file_lock(path: Path, *, shared: bool = False) -> Iterator[None]:
     `shared` lets several holders in at once (readers), never beside an exclusive one.
     """
     make_private_dir(path.parent)
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, PRIVATE_FILE_MODE)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 def write_atomically(target: Path, data: bytes, *, durable: bool = False) -> None:

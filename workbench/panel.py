@@ -22,9 +22,16 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from workbench.contract import SAFE_IMAGE_FORMATS
 from workbench.errors import InputError
 from workbench.face_models import DLIB_LOCK, face_detector
-from workbench.layout import DataLayout, file_lock, make_private_dir, write_atomically
+from workbench.layout import (
+    DataLayout,
+    file_lock,
+    make_private_dir,
+    read_regular_file,
+    write_atomically,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,9 +39,9 @@ if TYPE_CHECKING:
 MANIFEST_NAME = "manifest.csv"
 LOCK_NAME = ".lock"
 
-# Formats decoded by Pillow's own code. Restricting the list keeps exotic plugins out of the
-# path of untrusted files (EPS, for one, hands the file to Ghostscript).
-ACCEPTED_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")  # JPEG covers MPO too
+ACCEPTED_FORMATS = SAFE_IMAGE_FORMATS  # what an import decodes (contract.SAFE_IMAGE_FORMATS)
+# A photo file is read whole into memory: bigger than any camera's JPEG or a 90 MP PNG.
+MAX_PHOTO_BYTES = 200_000_000
 MAX_EDGE = 1024  # stored faces never exceed this; the API gets a portrait, not a poster
 MIN_EDGE = 128  # below this neither the detector nor identity scoring has enough pixels
 MAX_SOURCE_PIXELS = 90_000_000  # checked from the header, before anything is decoded (~9500²)
@@ -47,7 +54,10 @@ DETECTOR_UPSAMPLE = 1  # finds faces down to ~40 px wide, which a 1024 px portra
 AGE_BANDS = ("under-18", "18-29", "30-44", "45-59", "60-74", "75+")
 YES_NO = {"yes": "yes", "y": "yes", "true": "yes", "1": "yes"}
 YES_NO |= {"no": "no", "n": "no", "false": "no", "0": "no"}
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Always used with fullmatch: `$` alone lets a trailing newline through ("zed\n").
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+HASH_PATTERN = re.compile(r"[0-9a-f]{64}")
+BOX_PATTERN = re.compile(r"\d{1,6},\d{1,6},\d{1,6},\d{1,6}")
 
 
 @dataclass(frozen=True)
@@ -572,8 +582,10 @@ class Panel:
         raise InputError(f"no face with id {face_id!r} in {self.root} (known: {known})")
 
     def image_path(self, face: Face | str) -> Path:
+        """`<data>/faces/<id>.jpg`, for a well-formed id, resolved inside the data root."""
         face_id = face.id if isinstance(face, Face) else face
-        return self.root / f"{face_id}.jpg"
+        check_face_id(face_id)
+        return self.layout.inside(self.root / f"{face_id}.jpg")
 
     def jpeg_bytes(self, face: Face | str) -> bytes:
         """The stored JPEG, checked against the manifest's hash."""
@@ -656,9 +668,9 @@ class Panel:
             path = Path(source)
             name = source_name or path.name
             try:
-                data = path.read_bytes()
-            except OSError as exc:
-                return ImportResult(str(source), "rejected", f"cannot read {path}: {exc.strerror}")
+                data = read_regular_file(path, limit=MAX_PHOTO_BYTES, what="photo")
+            except InputError as exc:
+                return ImportResult(str(source), "rejected", str(exc))
         label = str(source) if not isinstance(source, bytes) else name
         try:
             attrs = validate_attributes({**(attributes or {}), "consent": consent})
@@ -751,7 +763,7 @@ def _find(faces: list[Face], **match: str) -> Face | None:
 def _new_id(faces: list[Face], requested: str | None, name: str) -> str:
     taken = {face.id for face in faces}
     if requested is not None:
-        if not ID_PATTERN.match(requested):
+        if not ID_PATTERN.fullmatch(requested):
             raise InputError(
                 f"face id {requested!r} must be 1-64 lowercase letters, digits, - or _ "
                 "(starting with a letter or digit)"
@@ -786,12 +798,39 @@ def _sort_key(face: Face, column: str) -> tuple[int, object]:
 
 
 def _face_from_row(row: dict[str, str], manifest: Path, line: int) -> Face:
+    """A manifest row, validated: a hand-edited or planted row must not become a path outside
+    the panel (`../../victim/keep`) or a value nothing downstream expects."""
     values = {name: row.get(name, "") or "" for name in FACE_COLUMNS}
+
+    def bad(what: str) -> InputError:
+        return InputError(f"{manifest} line {line}: {what}; fix the row or re-add the face")
+
+    if not ID_PATTERN.fullmatch(values["id"]):
+        raise bad(f"id {values['id']!r} is not a face id (lowercase letters, digits, - or _)")
+    if not HASH_PATTERN.fullmatch(values["hash"]):
+        raise bad("hash must be the SHA-256 of the stored JPEG (64 lowercase hex digits)")
+    if values["source_hash"] and not HASH_PATTERN.fullmatch(values["source_hash"]):
+        raise bad("source_hash must be empty or 64 lowercase hex digits")
+    if values["face_box"] and not BOX_PATTERN.fullmatch(values["face_box"]):
+        raise bad("face_box must be empty or left,top,right,bottom")
     try:
         width, height = int(values["width"]), int(values["height"])
+        if values["face_score"]:
+            float(values["face_score"])
     except ValueError:
+        raise bad("width and height must be whole numbers, face_score a number") from None
+    try:
+        attributes = validate_attributes({name: values[name] for name in ATTRIBUTES})
+    except InputError as exc:
+        raise bad(str(exc)) from None
+    return Face(**{**values, **attributes, "width": width, "height": height})
+
+
+def check_face_id(face_id: str) -> str:
+    """`face_id` if it is well-formed (the whole string), else InputError."""
+    if not isinstance(face_id, str) or not ID_PATTERN.fullmatch(face_id):
         raise InputError(
-            f"{manifest} line {line}: width and height must be whole numbers; fix the row "
-            "or re-add the face"
-        ) from None
-    return Face(**{**values, "width": width, "height": height})
+            f"{face_id!r} is not a face id: 1-64 lowercase letters, digits, - or _, "
+            "starting with a letter or digit"
+        )
+    return face_id

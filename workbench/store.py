@@ -19,7 +19,13 @@ from pathlib import Path
 from PIL import Image
 
 from workbench.errors import InputError
-from workbench.layout import TMP_SUFFIX, DataLayout, remove_stale_temp_files, write_atomically
+from workbench.layout import (
+    TMP_SUFFIX,
+    DataLayout,
+    make_private_dir,
+    remove_stale_temp_files,
+    write_atomically,
+)
 
 THUMBNAIL_SIZE = 256
 THUMBNAIL_CACHE_BYTES = 320 * 2**20
@@ -233,5 +239,5 @@ def _check_hash(image_hash: str) -> None:
 
 def _write_atomic(path: Path, data: bytes, *, mkdir: bool = True) -> None:
     if mkdir:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent)
     write_atomically(path, data)

@@ -35,6 +35,7 @@ from workbench.contract import (
     check_seed,
 )
 from workbench.errors import InputError
+from workbench.layout import read_regular_file
 from workbench.panel import Face
 
 # A sweep is meant to be looked at; a typo like "1-2000000000" must not plan two billion cells.
@@ -43,13 +44,16 @@ MAX_CELLS = 1_000_000
 # Bumped only if the canonical request changes meaning; the catalogue migrates old keys (v1 had
 # no backend in it). docs/catalogue.md says how.
 REQUEST_KEY_VERSION = 2
+# A sweep file is a page of TOML; anything this big is a mistake (or not a sweep file).
+MAX_SPEC_BYTES = 1_000_000
 
+# Digits are bounded (12 is far past any seed or count) so int() never parses a huge number.
 _RANGE = re.compile(
-    r"^(?P<start>\d+)\s*-\s*(?P<end>\d+)\s*"
-    r"(?:\(\s*\+\s*(?P<step>\d+)\s*\)|\[\s*(?P<count>\d+)\s*\])?$"
+    r"(?P<start>\d{1,12})\s*-\s*(?P<end>\d{1,12})\s*"
+    r"(?:\(\s*\+\s*(?P<step>\d{1,12})\s*\)|\[\s*(?P<count>\d{1,12})\s*\])?"
 )
-_RANDOM = re.compile(r"^random\s*:\s*(?P<count>\d+)$")
-_SIZE = re.compile(r"^(?P<width>\d+)\s*[xX×]\s*(?P<height>\d+)$")
+_RANDOM = re.compile(r"random\s*:\s*(?P<count>\d{1,12})")
+_SIZE = re.compile(r"(?P<width>\d{1,6})\s*[xX×]\s*(?P<height>\d{1,6})")
 
 SeedSpec = int | str
 
@@ -77,16 +81,24 @@ class Sweep(BaseModel):
         default_factory=lambda: ["3:4"], min_length=1, description='"WxH" or a preset (1:1, 3:4).'
     )
     sample_number: int = Field(1, ge=1, le=SAMPLES_MAX, description="Images per request.")
-    faces: list[str] | Literal["all"] = Field("all", description='Face ids, or "all".')
+    faces: list[str] | Literal["all"] = Field(
+        "all", min_length=1, description='Face ids (at least one), or "all".'
+    )
     concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
     max_images: int | None = Field(
         None, ge=0, description="Budget cap: never request more images than this in one run."
     )
-    price_per_image: float = Field(0.0, ge=0.0, description="For cost estimates and the log.")
+    price_per_image: float = Field(
+        0.0, ge=0.0, allow_inf_nan=False, description="For cost estimates and the log."
+    )
 
     @field_validator("prompts", "seeds", "identity_scales", "sizes", "faces", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
+        # `seeds = true` must not become seed 1 (pydantic's lax mode turns True into 1).
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, bool):
+                raise ValueError(f"{str(item).lower()} is not a value here")
         # TOML users write `seeds = "1-50"` or `sizes = "3:4"` as often as a list.
         if isinstance(value, str | int | float) and value != "all":
             return [value]
@@ -138,12 +150,15 @@ class Sweep(BaseModel):
     def load(cls, path: str | Path) -> Sweep:
         """Read a TOML sweep file; InputError names the file, the field and its line."""
         path = Path(path)
+        data = read_regular_file(path, limit=MAX_SPEC_BYTES, what="sweep file")
         try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such sweep file") from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+            # utf-8-sig: a byte-order mark (Windows Notepad writes one) is dropped, not an error.
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise InputError(
+                f"{path}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                "save the sweep file as UTF-8"
+            ) from None
         return cls.from_toml(text, source=str(path))
 
     @classmethod
@@ -301,20 +316,22 @@ def wire_request_key(wire_fields: Mapping[str, Any], face_hash: str, backend: st
 def expand_seeds(specs: Sequence[SeedSpec], *, generator_seed: int) -> list[int]:
     """Expand seed specs into seeds, in order, without repeats (seed -1 may repeat).
 
+    Each form's count is worked out before it is expanded, so no spec, list or mix can plan
+    more than MAX_SEEDS seeds or cost more than that much memory and time on the way.
     ValueError says which spec is wrong and what the syntax is.
     """
     seeds: list[int] = []
     rng = random.Random(generator_seed)
     for spec in specs:
-        if isinstance(spec, bool):
+        if isinstance(spec, bool) or not isinstance(spec, int | str):
             raise ValueError(f"{spec!r} is not a seed")
         if isinstance(spec, int):
+            if len(seeds) >= MAX_SEEDS:
+                raise ValueError(f"more than {MAX_SEEDS:,} seeds in all; narrow the seeds")
             seeds.append(check_seed(spec))
             continue
         for part in spec.split(","):
-            seeds.extend(_expand_one(part.strip(), spec, rng))
-        if len(seeds) > MAX_SEEDS:
-            raise ValueError(f"more than {MAX_SEEDS:,} seeds; narrow the ranges")
+            seeds.extend(_expand_one(part.strip(), spec, rng, room=MAX_SEEDS - len(seeds)))
     unique: dict[int, None] = {}
     result = []
     for seed in seeds:
@@ -326,15 +343,25 @@ def expand_seeds(specs: Sequence[SeedSpec], *, generator_seed: int) -> list[int]
     return result
 
 
-def _expand_one(part: str, spec: str, rng: random.Random) -> list[int]:
-    if re.fullmatch(r"-?\d+", part):
+def _expand_one(part: str, spec: str, rng: random.Random, *, room: int) -> list[int]:
+    """One comma-separated form, if its count fits in `room` (checked before expanding)."""
+
+    def fits(count: int) -> None:
+        if count > room:
+            raise ValueError(
+                f"{spec!r}: more than {MAX_SEEDS:,} seeds in all; narrow the ranges or counts"
+            )
+
+    if re.fullmatch(r"-?\d{1,12}", part):
+        fits(1)
         return [check_seed(int(part))]
-    if match := _RANDOM.match(part):
+    if match := _RANDOM.fullmatch(part):
         count = int(match["count"])
         if not 1 <= count <= MAX_SEEDS:
             raise ValueError(f"{spec!r}: random:N needs 1 ≤ N ≤ {MAX_SEEDS:,}")
+        fits(count)
         return rng.sample(range(1, SEED_MAX + 1), count)
-    if match := _RANGE.match(part):
+    if match := _RANGE.fullmatch(part):
         start, end = check_seed(int(match["start"])), check_seed(int(match["end"]))
         if end < start:
             raise ValueError(f"{spec!r}: the range ends before it starts")
@@ -342,6 +369,7 @@ def _expand_one(part: str, spec: str, rng: random.Random) -> list[int]:
             count = int(match["count"])
             if count < 1:
                 raise ValueError(f"{spec!r}: [N] needs N ≥ 1")
+            fits(count)
             if count == 1:
                 return [start]
             # Evenly spaced and inclusive of both ends, as the A1111 X/Y/Z plot does it.
@@ -350,8 +378,7 @@ def _expand_one(part: str, spec: str, rng: random.Random) -> list[int]:
         step = int(match["step"]) if match["step"] is not None else 1
         if step < 1:
             raise ValueError(f"{spec!r}: (+N) needs N ≥ 1")
-        if (end - start) // step + 1 > MAX_SEEDS:
-            raise ValueError(f"{spec!r}: more than {MAX_SEEDS:,} seeds; narrow the range")
+        fits((end - start) // step + 1)
         return list(range(start, end + 1, step))
     raise ValueError(
         f'{spec!r} is not a seed spec; use an integer, "1-50", "1-50 (+5)", "1-1000 [8]", '
@@ -360,7 +387,7 @@ def _expand_one(part: str, spec: str, rng: random.Random) -> list[int]:
 
 
 def _is_random_spec(spec: SeedSpec) -> bool:
-    return isinstance(spec, str) and any(_RANDOM.match(p.strip()) for p in spec.split(","))
+    return isinstance(spec, str) and any(_RANDOM.fullmatch(p.strip()) for p in spec.split(","))
 
 
 def parse_size(size: str) -> tuple[int, int]:
@@ -368,7 +395,7 @@ def parse_size(size: str) -> tuple[int, int]:
     text = str(size).strip()
     if text in SIZE_PRESETS:
         return SIZE_PRESETS[text]
-    match = _SIZE.match(text)
+    match = _SIZE.fullmatch(text)
     if not match:
         presets = ", ".join(SIZE_PRESETS)
         raise ValueError(f"{size!r} is not a size; use WIDTHxHEIGHT or a preset ({presets})")

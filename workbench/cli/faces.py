@@ -25,7 +25,9 @@ def command() -> None:
 
 
 @command.command("add")
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+# No click.Path checks: each file is judged on its own (a folder or a device is one rejected
+# line, never the end of the batch).
+@click.argument("files", nargs=-1, required=True)
 @click.option(
     "--id", "face_id", help="Id for the face (one file only); default: from the file name."
 )

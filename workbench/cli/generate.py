@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -17,6 +18,8 @@ from workbench.contract import (
     make_params,
 )
 from workbench.errors import InputError
+from workbench.layout import DataLayout, make_private_dir, read_regular_file, write_atomically
+from workbench.panel import MAX_PHOTO_BYTES
 
 
 @click.command("generate")
@@ -34,7 +37,9 @@ from workbench.errors import InputError
     type=click.Path(file_okay=False, path_type=Path),
     help="Folder for the JPEGs (one-off results are not catalogued; pick where they go).",
 )
+@click.pass_obj
 def command(
+    layout: DataLayout,
     face_path: Path,
     prompt: str,
     seed: int,
@@ -59,10 +64,7 @@ def command(
         width=width,
         height=height,
     )
-    try:
-        face = face_path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read --face {face_path}: {exc.strerror}") from None
+    face = read_regular_file(face_path, limit=MAX_PHOTO_BYTES, what="face photo")
     with open_backend() as backend:
         click.echo(f"backend: {backend.label}", err=True)
 
@@ -71,13 +73,40 @@ def command(
                 return await client.generate(params, face)
 
         generation = asyncio.run(once())
-    out.mkdir(parents=True, exist_ok=True)
-    for index, jpeg in enumerate(generation.images):
-        path = out / f"{face_path.stem}-seed{generation.seed}-{index}.jpg"
-        path.write_bytes(jpeg)
+    names = [
+        f"{face_path.stem}-seed{generation.seed}-{i}.jpg" for i in range(len(generation.images))
+    ]
+    try:
+        written = _write_all(out, names, generation.images)
+    except OSError as exc:
+        # The images are paid for: keep them under the data root rather than drop them.
+        kept_in = layout.kept / datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+        reason = f"cannot write to {exc.filename or out}: {exc.strerror or exc}"
+        try:
+            _write_all(kept_in, names, generation.images)
+        except OSError as again:
+            raise InputError(
+                f"{reason}; keeping them in {kept_in} failed too ({again.strerror or again}): "
+                f"the {len(names)} image(s) are lost"
+            ) from None
+        raise InputError(
+            f"{reason}; the {len(names)} image(s) paid for are kept in {kept_in} "
+            f"({', '.join(names)})"
+        ) from None
+    for path in written:
         click.echo(str(path))
     click.echo(
         f"{len(generation.images)} image(s) in {generation.latency_ms:.0f} ms "
         f"after {generation.attempts} attempt(s) → {out}",
         err=True,
     )
+
+
+def _write_all(folder: Path, names: list[str], images: list[bytes]) -> list[Path]:
+    """Each image atomically, owner-only (they show a person)."""
+    make_private_dir(folder)
+    paths = []
+    for name, jpeg in zip(names, images, strict=True):
+        write_atomically(folder / name, jpeg)
+        paths.append(folder / name)
+    return paths

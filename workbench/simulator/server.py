@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from workbench.errors import InputError
 from workbench.simulator.app import SimulatorStats, create_app
 from workbench.simulator.config import SimulatorConfig
 
@@ -36,7 +37,15 @@ def _uvicorn_config(app, host: str, port: int) -> uvicorn.Config:
 def _bound_socket(host: str, port: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:  # a busy port, an address of another machine, an unknown name
+        sock.close()
+        reason = exc.strerror or str(exc)
+        raise InputError(
+            f"cannot listen on {host}:{port}: {reason}; choose a free --port (0 picks one) "
+            "and an address of this machine for --host"
+        ) from None
     return sock
 
 
