@@ -536,8 +536,10 @@ def test_a_planted_manifest_id_never_makes_erase_delete_outside(tmp_path):
     layout.faces.mkdir(parents=True)
     row = f"../../victim/keep,x.jpg,{'a' * 64},10,10,,,,,,,,,,\n"
     (layout.faces / "manifest.csv").write_text(MANIFEST_HEADER + row)
-    with pytest.raises(InputError, match="line 2"):
+    with pytest.raises(InputError, match="not a face id"):
         erase_face(layout, "../../victim/keep")
+    with pytest.raises(InputError, match="manifest.csv line 2"):
+        erase_face(layout, "ann")  # any erase reads the manifest, and refuses the planted row
     assert (victim / "keep.jpg").read_bytes() == b"precious"
 
 
