@@ -55,8 +55,17 @@ def test_rows_round_trip_and_move_into_the_catalogue_once(layout):
     assert not journal.path.exists() and len(catalogue.runs()) == 2
 
 
+def with_image(layout, journalled: CatalogueRow) -> CatalogueRow:
+    path = layout.root / journalled.image_path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"jpeg")
+    return journalled
+
+
 def test_a_dead_sweeps_journal_is_folded_once_even_if_half_moved(layout):
     catalogue = Catalogue(layout.catalogue)
+    for n in range(3):
+        with_image(layout, row(n))
     dead = Owner(layout)
     journal = Journal(layout, dead)
     journal.append([row(0)])
@@ -93,3 +102,15 @@ def test_erase_drops_a_faces_rows_from_running_journals(layout):
     assert pending_image_hashes(layout) == {row(2).image_hash, row(3).image_hash}
     journal.move_into(catalogue)
     assert set(catalogue.runs()["face_id"]) == {"bob"}
+
+
+def test_a_folded_row_never_names_a_missing_image(layout):
+    catalogue = Catalogue(layout.catalogue)
+    dead = Owner(layout)
+    journal = Journal(layout, dead)
+    journal.append([with_image(layout, row(0))])
+    journal.append([row(1)])  # its image was erased meanwhile
+    journal.append([row(2, status=STATUS_FAILED)])
+    dead.close()
+    assert fold_orphans(layout, catalogue) == 2
+    assert sorted(catalogue.runs()["seed"]) == [1, 3]

@@ -101,7 +101,7 @@ def fold_orphans(layout: DataLayout, catalogue: Catalogue | None = None) -> int:
     """Fold the journals of sweeps that died into the catalogue; returns the rows added.
 
     Idempotent: rows a journal shares with the catalogue (a kill between writing the part and
-    emptying the journal) are not added twice.
+    emptying the journal) are not added twice. A row whose image file is gone is left out.
     """
     folder = journal_dir(layout)
     if not folder.exists():
@@ -113,7 +113,7 @@ def fold_orphans(layout: DataLayout, catalogue: Catalogue | None = None) -> int:
             if owner_alive(owners_dir(layout), path.name[: -len(JOURNAL_SUFFIX)]):
                 continue
             with _lock(path):
-                rows = _not_in(catalogue, read_rows(path))
+                rows = _not_in(catalogue, _with_images(layout, read_rows(path)))
                 if rows:
                     catalogue.append(rows)
                     added += len(rows)
@@ -157,6 +157,16 @@ def drop_face(
             write_atomically(path, text)
             dropped += len(rows) - len(keep)
     return dropped
+
+
+def _with_images(layout: DataLayout, rows: list[CatalogueRow]) -> list[CatalogueRow]:
+    """Rows whose image is still on disk (an erase may have removed it meanwhile): a row never
+    names a missing file; the cell is simply requested again."""
+    return [
+        row
+        for row in rows
+        if row.status != STATUS_OK or (row.image_path and (layout.root / row.image_path).is_file())
+    ]
 
 
 def _journals(layout: DataLayout) -> list[Path]:
