@@ -67,7 +67,7 @@ def test_only_the_image_and_thumbnail_stores_are_served(layout):
         folder.mkdir(parents=True)
     (layout.root / "state").mkdir()
     kwargs = launch_kwargs(ServeOptions(users=(("ada", "pw"),)), layout)
-    assert kwargs["allowed_paths"] == [str(layout.images), str(layout.thumbnails)]
+    assert kwargs["allowed_paths"] == [str(layout.thumbnails), str(layout.images)]
     blocked = kwargs["blocked_paths"]
     assert str(layout.faces) in blocked and str(layout.catalogue) in blocked
     assert str(layout.root / "state") in blocked

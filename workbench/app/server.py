@@ -103,8 +103,12 @@ def check_exposure(options: ServeOptions) -> None:
 
 
 def served_folders(layout: DataLayout) -> list[str]:
-    """The only folders whose files the app hands out: generated images and their thumbnails."""
-    return [str(layout.images), str(layout.thumbnails)]
+    """The only folders whose files the app hands out: generated images and their thumbnails.
+
+    Thumbnails first: Gradio checks each file handed out against these in order (resolving
+    both paths each time), and grids hand out thumbnails by the hundred.
+    """
+    return [str(layout.thumbnails), str(layout.images)]
 
 
 def blocked_folders(layout: DataLayout) -> list[str]:
