@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from pathlib import Path
 
 import gradio as gr
@@ -16,6 +17,7 @@ from workbench.app import catalogue as catalogue_tab
 from workbench.app import panel as panel_tab
 from workbench.app import review as review_tab
 from workbench.app import sweep as sweep_tab
+from workbench.app import templates as templates_tab
 from workbench.app.banner import banner_text
 from workbench.app.context import AppContext
 from workbench.backend import Backend
@@ -183,7 +185,7 @@ def test_the_app_builds_with_every_tab(ctx):
     blocks = build_app(ctx)
     assert isinstance(blocks, gr.Blocks)
     config = str(blocks.get_config_file())
-    for tab in ("Review", "Panel", "Sweep", "Catalogue"):
+    for tab in ("Review", "Panel", "Sweep", "Templates", "Catalogue"):
         assert tab in config
     assert KEY not in config
 
@@ -230,3 +232,63 @@ async def test_missing_cells_show_as_tiles_and_a_rerun_fills_them(ctx):
     assert 'value="2" max="2"' in progress[-1]  # only the two missing cells were sent
     again = review_tab.review_grid(ctx.layout, "studio headshot", 0.8, "768x768")
     assert [c.status for c in again.cells] == ["ok"] * 4
+
+
+def test_templates_are_saved_approved_retired_exported_and_imported(ctx, tmp_path):
+    asyncio.run(_drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**FORM))))
+    layout = ctx.layout
+    grid = review_tab.review_grid(layout, "studio headshot", 0.8, "768x768")
+    report = review_tab.save_cell_as_template(layout, grid.cells[1], "soft-light", by="ada")
+    assert report == "saved soft-light (candidate; 2 image(s) of evidence)"
+    with pytest.raises(InputError, match="exists"):
+        review_tab.save_cell_as_template(layout, grid.cells[1], "soft-light", by="ada")
+    table = templates_tab.templates_table(layout)
+    assert list(table.iloc[0][["name", "status", "seed", "saved by"]]) == [
+        "soft-light",
+        "candidate",
+        2,
+        "ada",
+    ]
+    assert templates_tab.set_status(layout, "soft-light", "approved") == (
+        "soft-light is now approved"
+    )
+    exported = Path(templates_tab.export_templates(layout, tmp_path))
+    document = json.loads(exported.read_text())
+    assert [t["name"] for t in document["templates"]] == ["soft-light"]
+    text = exported.read_text()
+    assert "hopper" not in text and "astronaut" not in text and KEY not in text
+    assert templates_tab.set_status(layout, "soft-light", "retired") == "soft-light is now retired"
+    upload = tmp_path / "upload.json"
+    upload.write_bytes(exported.read_bytes())
+    with pytest.raises(InputError, match="already in the library"):
+        templates_tab.import_templates(layout, str(upload), "stop", by="bob")
+    upload.write_bytes(exported.read_bytes())
+    assert templates_tab.import_templates(layout, str(upload), "rename", by="bob") == (
+        "added 0; renamed soft-light → soft-light-2"
+    )
+    assert not upload.exists()  # the uploaded copy is not kept
+    assert templates_tab.template_names(layout) == ["soft-light", "soft-light-2"]
+
+
+async def test_a_template_applies_to_an_upload_and_the_drift_check_runs(
+    ctx, tmp_path, astronaut_jpeg
+):
+    await _drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**FORM)))
+    layout = ctx.layout
+    templates_tab.save_template(
+        layout, "noir", "film noir portrait", 1, 0.8, "768x768", "general", "", by="ada"
+    )
+    photo = tmp_path / "upload" / "new person.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes(astronaut_jpeg)
+    images, line = await templates_tab.apply_to_upload(ctx, "noir", str(photo), tmp_path / "out")
+    # A face outside the panel: logged under an apply- id, erasable like any face.
+    assert line == "noir applied to apply-new-person (1 request sent)"
+    assert len(images) == 1 and images[0].startswith(str(layout.images))
+    assert not photo.exists() and not any((tmp_path / "out").glob("**/*.jpg"))
+    table, verdict = await templates_tab.run_drift_check(ctx, "noir")
+    assert set(table["face"]) == {"hopper", "astronaut"}
+    # The tab shows the library's verdict per face, whatever it is.
+    assert set(table["status"]) <= {"ok", "drifted", "failed", "no baseline"}
+    assert set(table["template"]) == {"noir"}
+    assert "re-run logged as sweep" in verdict

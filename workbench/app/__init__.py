@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from workbench.app import banner, catalogue, panel, review, sweep
+from workbench.app import banner, catalogue, panel, review, sweep, templates
 from workbench.app.context import AppContext
 from workbench.app.server import ServeOptions, launch_kwargs, served_folders
 
@@ -32,7 +32,13 @@ def build_app(ctx: AppContext) -> gr.Blocks:
         gr.Markdown(f"# {TITLE}")
         banner.build(ctx.backend)
         with gr.Tabs():
-            loaders = [review.build(ctx), sweep.build(ctx), panel.build(ctx), catalogue.build(ctx)]
+            loaders = [
+                review.build(ctx),
+                sweep.build(ctx),
+                panel.build(ctx),
+                templates.build(ctx),
+                catalogue.build(ctx),
+            ]
         for loader in loaders:
             blocks.load(loader.fn, loader.inputs, loader.outputs, show_progress="hidden")
     # Reading callbacks run several at once; API calls have their own shared limit (API_QUEUE).

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -36,3 +37,14 @@ class Loader:
     fn: Callable[..., Any]
     outputs: list[Any]
     inputs: list[Any] = field(default_factory=list)
+
+
+def signed_in_user(request: Any) -> str:
+    """Who is acting: the signed-in user (a `gr.Request`), else the local account."""
+    name = getattr(request, "username", None)
+    if name:
+        return str(name)
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "local"

@@ -15,9 +15,10 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from workbench.app.context import API_QUEUE, AppContext, Loader
+from workbench.app.context import API_QUEUE, AppContext, Loader, signed_in_user
 from workbench.app.errors import shown
 from workbench.app.sweep import run_sweep
+from workbench.app.templates import save_template
 from workbench.catalogue import Catalogue
 from workbench.grids import (
     GridCellData,
@@ -157,6 +158,21 @@ def compare_items(
     return gallery_items(layout, picked, tiles)
 
 
+def save_cell_as_template(
+    layout: DataLayout, cell: ReviewCell | None, name: str, *, by: str
+) -> str:
+    """The opened cell's candidate (prompt, seed, scale, size) as a candidate template."""
+    if cell is None or cell.data is None:
+        raise gr.Error("open a cell with images first", print_exception=False)
+    c = cell.data.candidate
+    if c.seed is None:
+        raise gr.Error("this cell's seed was not reported; it cannot be a template")
+    size = f"{c.width}x{c.height}"
+    return save_template(
+        layout, name, c.prompt, c.seed, c.identity_scale, size, "general", "", by=by
+    )
+
+
 async def rerun_missing(ctx: AppContext, grid: ReviewGrid | None) -> AsyncIterator[tuple]:
     """Re-run the grid's sweep: stored cells are skipped, so only missing and failed ones go."""
     if grid is None or not grid.params:
@@ -197,6 +213,12 @@ def build(ctx: AppContext) -> Loader:
                     label="Cell", type="filepath", interactive=False, elem_id="review-image"
                 )
                 cell_text = gr.Markdown(elem_id="review-cell")
+                with gr.Row():
+                    template_name = gr.Textbox(
+                        label="Template name", scale=2, elem_id="review-template-name"
+                    )
+                    save_button = gr.Button("Save as template", elem_id="review-save-template")
+                saved_text = gr.Markdown(elem_id="review-saved")
         with gr.Accordion("Compare two candidates", open=False):
             with gr.Row():
                 left_pick = gr.Dropdown(label="Candidate A", allow_custom_value=True)
@@ -240,6 +262,13 @@ def build(ctx: AppContext) -> Loader:
             return None, None, ""
         cell = grid.cells[evt.index]
         return (cell, *cell_details(layout, cell))
+
+    def save_cell(cell: ReviewCell | None, name: str, request: gr.Request):
+        return save_cell_as_template(layout, cell, name, by=signed_in_user(request))
+
+    save_button.click(
+        shown(save_cell), [cell_state, template_name], saved_text, api_name="save_cell_template"
+    )
 
     pickers = [prompt, scale, size]
     tab.select(choices, pickers, pickers)
