@@ -64,6 +64,7 @@ def start_app(
     if auth:
         env["WORKBENCH_APP_AUTH"] = f"{USER}:{PASSWORD}"
     command = [sys.executable, str(REPO / "app.py"), "--port", str(port), "--data", str(data)]
+    command.append("--no-demo")  # the tests' data starts as they make it
     handle = log.open("wb")
     process = subprocess.Popen(
         ["timeout", str(LIFETIME_S), *command, *args],

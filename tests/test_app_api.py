@@ -122,6 +122,6 @@ def test_the_api_key_never_reaches_a_page_the_config_a_download_or_the_log(runni
     exported = client.predict("csv", None, None, None, None, api_name="/export_rows")
     seen.append(session.get(f"/gradio_api/file={exported['path']}").text)
     seen.append(running_app.output())
-    assert "Headshot API at" in seen[1]  # the banner: backend named, key only "set"
+    assert "API key: set" in seen[1]  # the banner: backend named, key only "set"
     for text in seen:
         assert running_app.simulator.api_key not in text

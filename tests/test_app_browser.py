@@ -8,6 +8,7 @@ every tab land in test-output/screenshots/ for a person to look at.
 from __future__ import annotations
 
 import io
+import json
 import re
 import shutil
 from pathlib import Path
@@ -122,8 +123,42 @@ def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
     shoot(page, "03-sweep")
 
     open_tab(page, "Catalogue")
-    page.locator("#catalogue-count", has_text="4 rows").wait_for()
+    expect(page.locator("#catalogue-count")).to_contain_text("4 rows", timeout=WAIT_MS)
     shoot(page, "04-catalogue")
+
+    # Review: the faces x seeds grid; a click opens a cell, the arrow keys step through them.
+    open_tab(page, "Review")
+    expect(page.locator("#review-grid img")).to_have_count(4, timeout=WAIT_MS)
+    page.locator("#review-grid img").first.click()
+    page.locator("#review-cell", has_text="seed 1").wait_for()
+    expect(page.locator("#review-image img")).to_have_count(1)
+    page.keyboard.press("ArrowRight")
+    page.locator("#review-cell", has_text="seed 2").wait_for()
+    shoot(page, "05-review-cell")
+
+    # Save the opened candidate as a template, then export the library: a valid JSON download.
+    page.locator("#review-template-name input, #review-template-name textarea").first.fill(
+        "soft-window"
+    )
+    page.locator("#review-save-template").click()
+    page.locator("#review-saved", has_text="saved soft-window").wait_for()
+    open_tab(page, "Templates")
+    page.locator("#templates-table", has_text="soft-window").wait_for()
+    page.locator("#template-export").click()
+    link = page.locator("#template-file a").first
+    link.wait_for()
+    with page.expect_download() as download:
+        link.click()
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert [t["name"] for t in exported["templates"]] == ["soft-window"]
+    assert exported["templates"][0]["seed"] == 2
+    assert "grace-hopper" not in json.dumps(exported)
+    shoot(page, "06-templates")
+
+    # A reload finds the template still there.
+    page.reload()
+    open_tab(page, "Templates")
+    page.locator("#templates-table", has_text="soft-window").wait_for()
     context.close()
 
 

@@ -57,10 +57,11 @@ def ctx(panel_layout, simulator, tmp_path) -> AppContext:
 
 def test_the_banner_names_the_backend_and_never_the_key():
     simulated = banner_text(Backend("http://127.0.0.1:1", KEY, "simulator"))
-    remote = banner_text(Backend("https://api.example.com", KEY, "remote"))
+    remote = banner_text(Backend("https://ada:pw@api.example.com", KEY, "remote"))
     assert "simulator" in simulated and "not real portraits" in simulated
     assert "https://api.example.com" in remote and "API key: set" in remote
     assert KEY not in simulated + remote
+    assert "pw" not in remote  # credentials in the URL are not shown either
 
 
 def test_faces_are_inline_data_never_a_file_url(panel_layout):

@@ -8,13 +8,13 @@ from workbench.backend import SIMULATOR_NOTICE, Backend
 
 
 def banner_text(backend: Backend) -> str:
+    key = "set" if backend.api_key else "not set"
     if backend.kind == "simulator":
         return (
-            f"**Backend: embedded {SIMULATOR_NOTICE}** (its own key). "
+            f"**Backend: {SIMULATOR_NOTICE}** at {backend.public_url} · API key: {key}. "
             "Set `HEADSHOT_API_URL` and `HEADSHOT_API_KEY` to use the real API."
         )
-    key = "set" if backend.api_key else "not set"
-    return f"**Backend: Headshot API at {backend.url}** · API key: {key}"
+    return f"**Backend: Headshot API at {backend.public_url}** · API key: {key}"
 
 
 def build(backend: Backend) -> gr.Markdown:
