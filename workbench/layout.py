@@ -64,6 +64,16 @@ class DataLayout:
         return self.root / "templates.json"
 
     @property
+    def scores(self) -> Path:
+        """Parquet parts of per-image scores (identity, style descriptor), beside `runs/`."""
+        return self.catalogue / "scores"
+
+    @property
+    def ratings(self) -> Path:
+        """Parquet parts of human ratings and winner marks, beside `runs/`."""
+        return self.catalogue / "ratings"
+
+    @property
     def sweeps(self) -> Path:
         """Sweep specifications (TOML)."""
         return self.root / "sweeps"
