@@ -18,6 +18,9 @@ from workbench.erase import erase_face
 from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
+from workbench.scoring.candidates import Candidate
+from workbench.scoring.ratings import RatingStore
+from workbench.scoring.store import ScoreRow, ScoreStore
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 
@@ -226,3 +229,29 @@ def test_erase_clears_quarantined_parts_that_hold_the_person(layout, world):
     assert sorted(p.name for p in quarantine.iterdir()) == [other.name]
     for path in _every_file(layout.root):
         assert hopper.hash.encode() not in path.read_bytes()
+
+
+def test_erase_removes_the_persons_scores_and_ratings(layout, world):
+    hopper, hopper_images = world["hopper"]
+    astronaut, astronaut_images = world["astronaut"]
+    scores, ratings = ScoreStore(layout), RatingStore(layout)
+    for face, images in ((hopper, hopper_images), (astronaut, astronaut_images)):
+        scores.append(
+            [
+                ScoreRow(h, face.hash, "dlib-resnet", 1, identity=0.8, face_found=True)
+                for h in images
+            ]
+        )
+        ratings.rate(images[0], 4, winner=True, by="ann")
+    ratings.rate_candidate(Candidate("studio portrait, soft light", 1, 0.8, 512, 512), 3, by="ann")
+
+    report = erase_face(layout, "hopper")
+
+    assert (report.scores, report.ratings) == (5, 1)
+    assert "5 score(s), 1 rating(s)" in report.summary()
+    left = scores.dataset.table().to_pandas()
+    assert set(left["face_hash"]) == {astronaut.hash}
+    assert not set(left["image_hash"]) & set(hopper_images)
+    latest = ratings.latest()
+    assert set(latest["image_hash"].dropna()) == {astronaut_images[0]}
+    assert (latest["target"] == "candidate").sum() == 1  # a candidate's rating names no one

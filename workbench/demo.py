@@ -1,5 +1,6 @@
 """The demo: the public-domain demo panel and the demo sweeps on the embedded simulator, for a data
-root that has nothing yet (`workbench demo`, the companion notebooks).
+root that has nothing yet (`workbench demo`, the companion notebooks), and `run_demo` — panel,
+demo sweep, scoring, leaderboard in one call (the app's first start).
 
 Everything here runs against the embedded simulator whatever the environment says: a demo must
 never spend on the real API.
@@ -7,10 +8,15 @@ never spend on the real API.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
 
 from workbench.backend import Backend
 from workbench.catalogue import STATUS_OK, Catalogue
@@ -22,6 +28,9 @@ from workbench.panel import MANIFEST_NAME, Panel, build_demo_panel
 from workbench.run import ProgressCallback, SweepSummary, run_sweep
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
 from workbench.sweep import Sweep
+
+if TYPE_CHECKING:
+    from workbench.scoring.runner import ScoreSummary
 
 # The repository's own data folder: the demo panel and example sweeps ship there.
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
@@ -150,3 +159,57 @@ async def seed_empty_catalogue(
 def _copy_private(source: Path, target: Path) -> None:
     """A copy readable by its owner only, like every face file the workbench writes."""
     write_atomically(target, source.read_bytes(), durable=True)
+
+
+LEADERBOARD_TOP = 5
+
+
+@dataclass(frozen=True)
+class DemoProgress:
+    """Where `run_demo` is: `stage` is "panel", "sweep" or "score"; `done` of `total` units
+    (images, for the sweep and scoring)."""
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    panel_note: str | None  # what happened to the panel; None when it had faces already
+    sweep: SweepSummary
+    scoring: ScoreSummary
+    leaderboard: pd.DataFrame  # the top candidates
+
+
+def run_demo(
+    layout: DataLayout,
+    *,
+    spec: Path | None = None,
+    on_progress: Callable[[DemoProgress], None] | None = None,
+    top: int = LEADERBOARD_TOP,
+) -> DemoResult:
+    """Make sure the demo panel exists, the demo sweep (or `spec`) has run on the embedded
+    simulator and its images are scored; return the top of the leaderboard. Running it again
+    only does what is missing (failed cells, new images). Synchronous: call it from a worker
+    thread (the app) or a script, not from inside a running event loop."""
+    from workbench.scoring.leaderboard import leaderboard  # the scoring stack loads lazily
+    from workbench.scoring.runner import score_catalogue
+
+    report = on_progress or (lambda progress: None)
+    report(DemoProgress("panel", 0, 1, "checking the demo panel"))
+    note = ensure_demo_panel(layout)
+    report(DemoProgress("panel", 1, 1, note or "the panel has faces"))
+    sweep = Sweep.load(spec or demo_sweep_path(layout))
+    summary = asyncio.run(
+        run_on_simulator(
+            sweep,
+            layout,
+            on_progress=lambda p: report(DemoProgress("sweep", p.images_done, p.images_total)),
+        )
+    )
+    scoring = score_catalogue(
+        layout, on_progress=lambda done, total: report(DemoProgress("score", done, total))
+    )
+    return DemoResult(note, summary, scoring, leaderboard(layout, top=top))

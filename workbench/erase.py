@@ -2,7 +2,8 @@
 
 Faces are personal data. After `erase_face`, no file under the data root holds the person's
 pixels or their face hash: not the panel, not generated images, not thumbnails, not the
-catalogue. It sits right of panel, store and catalogue in the data flow and uses all three.
+catalogue, not the scores or ratings. It sits right of panel, store, catalogue and scoring in the
+data flow and uses them all.
 """
 
 from __future__ import annotations
@@ -47,12 +48,17 @@ class EraseReport:
     templates: int = 0
     # Quarantined catalogue files holding the person's rows, or too damaged to tell: deleted.
     quarantined: int = 0
+    # Rows of the scores table made from this face, and ratings of its images.
+    scores: int = 0
+    ratings: int = 0
 
     def summary(self) -> str:
         text = (
             f"erased {self.face_id}: {self.faces} face, {self.images} image(s), "
             f"{self.thumbnails} thumbnail(s), {self.catalogue_rows} catalogue row(s)"
         )
+        if self.scores or self.ratings:
+            text += f", {self.scores} score(s), {self.ratings} rating(s)"
         if self.unlogged:
             text += f", {self.unlogged} unlogged file(s) from interrupted runs"
         if self.quarantined:
@@ -95,6 +101,20 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     # this person's alone: keep it rather than break that row.
     shared = theirs & set(table.filter(~person & images)["image_hash"].to_pylist())
 
+    # Scores and ratings first, while the catalogue still says which images were theirs; the
+    # scores table names the face hash too, which finds them after an interrupted erase.
+    # (Imported here: the scoring package loads scikit-image, which every other command that
+    # imports this module would pay for.)
+    from workbench.scoring.ratings import RatingStore
+    from workbench.scoring.store import ScoreStore
+
+    score_store = ScoreStore(layout)
+    scored = score_store.dataset.table(["image_hash", "face_hash"])
+    scored_theirs = scored.filter(pc.field("face_hash").isin(sorted(face_hashes)))
+    rated = (theirs | set(scored_theirs["image_hash"].to_pylist())) - shared
+    ratings = RatingStore(layout).remove_images(rated)
+    scores = score_store.remove(image_hashes=theirs - shared, face_hashes=face_hashes)
+
     store = ImageStore(layout)
     thumbnails = deleted = 0
     for image_hash in sorted(theirs - shared):
@@ -125,6 +145,8 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         templates=templates,
         quarantined=quarantined,
         unlogged=unlogged,
+        scores=scores,
+        ratings=ratings,
     )
 
 

@@ -44,9 +44,22 @@ def main(ctx: click.Context, data: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from workbench.cli import catalogue, demo, faces, generate, grid, simulate, sweep, templates
+    from workbench.cli import (
+        catalogue,
+        demo,
+        faces,
+        generate,
+        grid,
+        leaderboard,
+        rate,
+        score,
+        simulate,
+        sweep,
+        templates,
+    )
 
-    for module in (simulate, generate, faces, sweep, catalogue, grid, templates, demo):
+    commands = (simulate, generate, faces, sweep, catalogue, score, rate, leaderboard, grid)
+    for module in (*commands, templates, demo):
         main.add_command(module.command)
 
 
