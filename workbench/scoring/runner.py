@@ -9,6 +9,7 @@ finished batch is appended at once, so an interrupted run keeps what it did.
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import multiprocessing
 import os
 import time
@@ -23,14 +24,19 @@ from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.errors import ERROR_CHARS, InputError
 from workbench.layout import DataLayout
 from workbench.panel import Panel
+from workbench.scoring.face import find_face
+from workbench.scoring.identity import _MAX_SIDE as IDENTITY_SIDE
 from workbench.scoring.identity import (
     IDENTITY_SCORER,
     IDENTITY_VERSION,
+    descriptor_of,
     descriptor_similarity,
     face_descriptor,
 )
+from workbench.scoring.images import load_rgb
 from workbench.scoring.store import ScoreRow, ScoreStore
-from workbench.scoring.style import STYLE_SCORER, STYLE_VERSION, describe_style
+from workbench.scoring.style import _GRAIN_SIDE as STYLE_SIDE
+from workbench.scoring.style import STYLE_SCORER, STYLE_VERSION, describe_picture, describe_style
 
 # Images per task sent to a worker: big enough that process hand-over is noise.
 BATCH = 8
@@ -80,7 +86,7 @@ def score_catalogue(
     """Score every stored image (or one sweep's) that the current scorer versions have not.
 
     `rescore` scores them all again (the new rows win). `on_progress(done, total)` is called
-    as images finish. `workers` defaults to every core.
+    as images finish. `workers` defaults to every core (one for a few images).
     """
     started = time.perf_counter()
     images = _stored_images(layout, sweep_id)
@@ -106,9 +112,9 @@ def score_catalogue(
         )
         for image, face in pending
     ]
-    workers = max(1, workers or os.cpu_count() or 1)
-    if len(work) < POOL_MIN_IMAGES:
-        workers = 1
+    if workers is None:
+        workers = 1 if len(work) < POOL_MIN_IMAGES else os.cpu_count() or 1
+    workers = max(1, min(workers, len(work)))
     done = no_face = errors = 0
 
     def keep(rows: list[ScoreRow]) -> None:
@@ -120,7 +126,9 @@ def score_catalogue(
         if on_progress:
             on_progress(done, len(work))
 
-    batches = [work[i : i + BATCH] for i in range(0, len(work), BATCH)]
+    # Several batches per worker, so that no core idles while another finishes a long one.
+    size = max(1, min(BATCH, math.ceil(len(work) / (workers * 4))))
+    batches = [work[i : i + size] for i in range(0, len(work), size)]
     if workers == 1:
         for batch in batches:
             keep(score_batch(batch))
@@ -173,19 +181,31 @@ def _score_one(item: _Work) -> list[ScoreRow]:
     except OSError as exc:
         error = f"cannot read {item.path}: {exc.strerror or exc}"[:ERROR_CHARS]
         return _errors(item, identity, style, error)
-    rows = []
     try:
-        if item.style:
-            rows.append(ScoreRow(**style, vector=describe_style(data).vector))
-        if item.identity:
-            if item.reference is None:
-                rows.append(ScoreRow(**identity, error=item.reference_error))
-            else:
-                found = face_descriptor(data)
-                similarity = None if found is None else descriptor_similarity(item.reference, found)
-                rows.append(ScoreRow(**identity, identity=similarity, face_found=found is not None))
+        return _verdicts(item, data, identity, style)
     except InputError as exc:
         return _errors(item, identity, style, str(exc)[:ERROR_CHARS])
+
+
+def _verdicts(item: _Work, data: bytes, identity: dict, style: dict) -> list[ScoreRow]:
+    """Decode once and find the face once for both scorers when both would see the same
+    picture (outputs up to 1024 px on the long side, the default 768x1024 among them); the
+    results equal `describe_style` and `face_descriptor` on the file (a test checks)."""
+    picture = load_rgb(data, max_side=IDENTITY_SIDE)
+    face = find_face(picture)
+    rows = []
+    if item.style:
+        shared = max(picture.size) <= STYLE_SIDE
+        descriptor = describe_picture(picture, face) if shared else describe_style(data)
+        rows.append(ScoreRow(**style, vector=descriptor.vector))
+    if item.identity:
+        if item.reference is None:
+            rows.append(ScoreRow(**identity, error=item.reference_error))
+        elif face is None:
+            rows.append(ScoreRow(**identity, identity=None, face_found=False))
+        else:
+            similarity = descriptor_similarity(item.reference, descriptor_of(picture, face))
+            rows.append(ScoreRow(**identity, identity=similarity, face_found=True))
     return rows
 
 
