@@ -248,12 +248,22 @@ def test_ctrl_c_stops_cleanly_and_keeps_what_arrived(panel_layout, tmp_path, slo
 @pytest.mark.e2e
 def test_demo_runs_and_its_pandas_one_liner_works(tmp_path, no_backend_env):
     root = tmp_path / "data"
-    result = CliRunner().invoke(main, ["--data", str(root), "demo"], catch_exceptions=False)
+    # The demo's flow on a smaller sweep (the full one is 264 images: minutes to score here).
+    spec = tmp_path / "small-demo.toml"
+    spec.write_text(
+        'name = "small demo"\nprompts = ["studio headshot", "film noir portrait"]\nseeds = [1]\n'
+        'sizes = ["512x512"]\nfaces = ["grace-hopper", "openpeople-p004", "openpeople-p007"]\n'
+    )
+    result = CliRunner().invoke(
+        main, ["--data", str(root), "demo", "--sweep", str(spec)], catch_exceptions=False
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert "simulator" in out and "not real portraits" in out
     assert "copied the demo panel" in out
     assert re.search(r"stored \d+ images", out)
+    assert re.search(r"scored \d+ images", out)
+    assert "top 5 candidates" in out and "consistency" in out and "worst face" in out
     assert f"images:    {root / 'images'}" in out
     one_liner = out.strip().splitlines()[-1].strip()
     args = shlex.split(one_liner)

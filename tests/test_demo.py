@@ -7,14 +7,19 @@ import pytest
 
 from workbench.catalogue import Catalogue
 from workbench.demo import (
+    REPO_DATA,
     SMALL_DEMO_FACES,
+    DemoProgress,
+    demo_sweep_path,
     ensure_demo_panel,
     has_images,
+    run_demo,
     seed_empty_catalogue,
     small_demo_sweep,
 )
+from workbench.layout import DataLayout
 from workbench.panel import Panel
-from workbench.sweep import plan
+from workbench.sweep import Sweep, plan
 
 
 def test_an_empty_root_gets_the_demo_panel_once(layout):
@@ -51,3 +56,36 @@ async def test_seeding_fills_an_empty_catalogue_and_only_that(layout, monkeypatc
     assert set(rows["face_id"]) == set(small_demo_sweep(layout).faces)
     assert await seed_empty_catalogue(layout) is None  # it has images now
     assert len(Catalogue(layout.catalogue).runs()) == len(rows)
+
+
+SMALL = """
+name = "small demo"
+prompts = ["studio headshot", "film noir portrait"]
+seeds = [1]
+sizes = ["512x512"]
+faces = ["grace-hopper", "openpeople-p004", "openpeople-p007"]
+"""
+
+
+@pytest.mark.e2e
+def test_run_demo_builds_sweeps_scores_and_ranks_then_only_tops_up(layout, tmp_path):
+    spec = tmp_path / "small.toml"
+    spec.write_text(SMALL)
+    seen: list[DemoProgress] = []
+    result = run_demo(layout, spec=spec, on_progress=seen.append)
+    assert "demo panel" in result.panel_note and len(Panel(layout).faces()) == 11
+    assert result.sweep.images_stored + result.sweep.requests_failed == 6
+    assert result.scoring.scored == result.sweep.images_stored
+    assert {p.stage for p in seen} == {"panel", "sweep", "score"}
+    assert not result.leaderboard.empty and result.leaderboard["faces"].max() <= 3
+
+    again = run_demo(layout, spec=spec)
+    assert again.panel_note is None and again.scoring.scored == 0
+    assert again.sweep.images_stored <= result.sweep.requests_failed  # only retried failures
+
+
+def test_the_repository_demo_sweep_fits_its_budget_on_the_demo_panel(layout):
+    sweep = Sweep.load(demo_sweep_path(layout))  # no sweeps of its own: the repository's
+    faces = Panel(DataLayout(REPO_DATA)).faces()
+    assert len(faces) == 11
+    assert plan(sweep, faces).images <= sweep.max_images
