@@ -255,3 +255,16 @@ def test_erase_removes_the_persons_scores_and_ratings(layout, world):
     latest = ratings.latest()
     assert set(latest["image_hash"].dropna()) == {astronaut_images[0]}
     assert (latest["target"] == "candidate").sum() == 1  # a candidate's rating names no one
+
+
+def test_erase_clears_quarantined_score_parts(layout, world):
+    hopper, hopper_images = world["hopper"]
+    scores = ScoreStore(layout)
+    scores.append([ScoreRow(hopper_images[0], hopper.hash, "style", 1, error="x")])
+    damaged = scores.dataset.parts()[0]
+    damaged.write_bytes(damaged.read_bytes()[:80])
+    scores.dataset.table()  # the reader quarantines it
+
+    report = erase_face(layout, "hopper")
+
+    assert report.quarantined == 1 and scores.dataset.quarantined() == []

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.scoring.store import SCORES_SCHEMA, ScoreRow, ScoreStore
+from workbench.scoring.store import SCORES_SCHEMA, ScoreRow, ScoreStore, rows_to_table
 
 
 @pytest.fixture
@@ -59,3 +59,11 @@ def test_remove_erases_by_image_or_by_reference_face(store):
     assert store.remove(image_hashes={"i1"}, face_hashes={"f3"}) == 2
     assert set(store.latest("style", 1)["image_hash"]) == {"i2"}
     assert store.remove() == 0
+
+
+def test_a_damaged_part_is_quarantined_and_the_rest_still_reads(store, layout):
+    store.append([_style("i1", "f1", 0.1)])
+    damaged = store.dataset.append(rows_to_table([_style("i2", "f2", 0.2)]))
+    damaged.write_bytes(damaged.read_bytes()[:80])
+    assert set(store.latest("style", 1)["image_hash"]) == {"i1"}
+    assert [p.parent for p in store.dataset.quarantined()] == [layout.quarantine / "scores"]

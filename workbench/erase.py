@@ -9,6 +9,7 @@ data flow and uses them all.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -112,7 +113,8 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     scored = score_store.dataset.table(["image_hash", "face_hash"])
     scored_theirs = scored.filter(pc.field("face_hash").isin(sorted(face_hashes)))
     rated = (theirs | set(scored_theirs["image_hash"].to_pylist())) - shared
-    ratings = RatingStore(layout).remove_images(rated)
+    rating_store = RatingStore(layout)
+    ratings = rating_store.remove_images(rated)
     scores = score_store.remove(image_hashes=theirs - shared, face_hashes=face_hashes)
 
     store = ImageStore(layout)
@@ -127,7 +129,14 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         image_hashes=theirs - shared,
         request_keys=set(table.filter(person)["request_key"].to_pylist()),
     )
-    quarantined = _scrub_quarantine(catalogue, {face_id, *face_hashes})
+    quarantined = _scrub_quarantine(
+        [
+            *catalogue.quarantined(),
+            *score_store.dataset.quarantined(),
+            *rating_store.dataset.quarantined(),
+        ],
+        {face_id, *face_hashes, *rated},
+    )
     logged = set(table.filter(pc.field("image_hash").is_valid())["image_hash"].to_pylist())
     unlogged = _remove_unlogged(store, logged)
     faces = 0
@@ -179,14 +188,14 @@ def _scrub_sweep_records(catalogue: Catalogue, face_id: str) -> int:
     return rewritten
 
 
-def _scrub_quarantine(catalogue: Catalogue, marks: set[str]) -> int:
+def _scrub_quarantine(quarantined: list[Path], marks: set[str]) -> int:
     """Delete quarantined files that hold the person's id or face hash.
 
     A readable file is searched cell by cell; a damaged part cannot be, so it goes whole (it
     was ours and nobody can read it anyway); any other unreadable file is searched as bytes.
     """
     deleted = 0
-    for path in catalogue.quarantined():
+    for path in quarantined:
         try:
             table = pq.read_table(path)
         except FileNotFoundError:

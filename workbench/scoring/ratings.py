@@ -17,8 +17,8 @@ import pyarrow.compute as pc
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.errors import InputError
 from workbench.layout import DataLayout
+from workbench.parts import PartFolder
 from workbench.scoring.candidates import Candidate
-from workbench.scoring.parts import PartDataset
 
 RATINGS_SCHEMA_VERSION = 1
 TARGET_IMAGE = "image"
@@ -69,7 +69,13 @@ class RatingStore:
 
     def __init__(self, layout: DataLayout):
         self.layout = layout
-        self.dataset = PartDataset(layout.ratings, RATINGS_SCHEMA)
+        self.dataset = PartFolder(
+            layout.ratings,
+            RATINGS_SCHEMA,
+            quarantine=layout.quarantine,
+            version_column="schema_version",
+            version=RATINGS_SCHEMA_VERSION,
+        )
 
     def rate(self, image_hash: str, stars: int | None, *, winner: bool = False, by: str) -> Rating:
         """Rate one image (1-5 stars and/or a winner mark) as rater `by`."""

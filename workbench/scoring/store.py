@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from workbench.layout import DataLayout
-from workbench.scoring.parts import PartDataset
+from workbench.parts import PartFolder
 
 SCORES_SCHEMA_VERSION = 1
 
@@ -81,7 +81,13 @@ class ScoreStore:
     """`<data>/catalogue/scores`: append-only Parquet parts (`pd.read_parquet` reads it)."""
 
     def __init__(self, layout: DataLayout):
-        self.dataset = PartDataset(layout.scores, SCORES_SCHEMA)
+        self.dataset = PartFolder(
+            layout.scores,
+            SCORES_SCHEMA,
+            quarantine=layout.quarantine,
+            version_column="schema_version",
+            version=SCORES_SCHEMA_VERSION,
+        )
 
     def append(self, rows: Sequence[ScoreRow]) -> None:
         if rows:
@@ -122,5 +128,6 @@ class ScoreStore:
         predicate = pc.field("image_hash").isin(images) | pc.field("face_hash").isin(faces)
         return self.dataset.remove_rows(predicate)
 
-    def compact(self, min_parts: int = 2) -> int:
-        return self.dataset.compact(min_parts)
+    def compact(self) -> None:
+        """Merge small parts (many small appends make reads slower)."""
+        self.dataset.compact()
