@@ -80,7 +80,7 @@ def test_the_interval_is_reproducible_and_covers_the_mean():
     assert first[0] < mean < first[1]
 
 
-def test_a_large_panel_bootstraps_in_chunks():
+def test_a_large_panel_bootstraps_without_running_out_of_memory():
     matrix = _matrix(120, 0.6)
     assert bootstrap_interval(matrix, samples=300) == pytest.approx((0.6, 0.6))
 

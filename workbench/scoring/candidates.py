@@ -93,21 +93,8 @@ class CandidateScore:
     per_face: dict[str, float] = field(default_factory=dict)
     per_dimension: dict[str, float] = field(default_factory=dict)
     explanation: str = ""
+    worst_group: str = ""  # e.g. "monk_skin_tone deeper (8-10)": the group holding it least
     per_group: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PER_GROUP_COLUMNS))
-
-    @property
-    def worst_group(self) -> str:
-        """The attribute group (of two faces or more: one face is just the worst face) whose
-        faces hold the style least, e.g. `monk_skin_tone deeper (8-10)`, when it sits below the
-        candidate's mean; else ''."""
-        groups = self.per_group.dropna(subset=["consistency"])
-        groups = groups[groups["faces"] >= 2]
-        if groups.empty or math.isnan(self.consistency):
-            return ""
-        worst = groups.loc[groups["consistency"].idxmin()]
-        if worst["consistency"] >= self.consistency:
-            return ""
-        return f"{worst['attribute']} {worst['group']}"
 
 
 @dataclass(frozen=True)
@@ -119,6 +106,7 @@ class ScoredImages:
     images: pd.DataFrame
     failures: pd.DataFrame  # candidate columns + failures
     panel: pd.DataFrame
+    groups: dict[str, dict[str, str]]  # face id -> attribute -> group (`panel_groups`)
 
     @classmethod
     def load(cls, layout: DataLayout, faces: Iterable[str] | None = None) -> ScoredImages:
@@ -142,11 +130,13 @@ class ScoredImages:
             ok = ok.merge(style, on=keys, how="left")
         else:
             ok = ok.assign(vector=None)
+        panel = _panel(layout)
         return cls(
             layout=layout,
             images=ok.reset_index(drop=True),
             failures=_failures(runs),
-            panel=_panel(layout),
+            panel=panel,
+            groups=panel_groups(panel),
         )
 
     def candidates(self) -> list[Candidate]:
@@ -171,29 +161,35 @@ def candidate_score(
         images = images[images["face_id"].isin(set(faces))]
     if images.empty and failures.empty:
         raise InputError(f"no images or failures for candidate {candidate.label()}")
-    return score_images(candidate, images, int(failures["failures"].sum()), scored.panel)
+    return score_images(candidate, images, int(failures["failures"].sum()), scored.groups)
 
 
 def score_images(
-    candidate: Candidate, images: pd.DataFrame, failures: int, panel: pd.DataFrame
+    candidate: Candidate,
+    images: pd.DataFrame,
+    failures: int,
+    groups: dict[str, dict[str, str]],
 ) -> CandidateScore:
-    """The score of one candidate's image rows (as `ScoredImages.images` holds them)."""
-    styled = images[images["vector"].notna()] if "vector" in images else images.iloc[0:0]
+    """The score of one candidate's image rows (as `ScoredImages.images` holds them);
+    `groups` maps face id -> attribute -> group (`panel_groups`)."""
+    face_ids = [str(f) for f in images["face_id"]]
+    vectors = images["vector"].tolist() if "vector" in images else [None] * len(images)
     descriptors: dict[str, list[StyleDescriptor]] = {}
-    for face_id, vector in zip(styled["face_id"], styled["vector"], strict=True):
-        descriptors.setdefault(str(face_id), []).append(StyleDescriptor.from_vector(vector))
-    face_ids = sorted(descriptors)
-    similarity, per_dimension = face_similarity([descriptors[f] for f in face_ids])
-    result = consistency_from_matrix(face_ids, similarity, per_dimension)
-    identity = _identity_per_face(images)
-    found = images["face_found"] if "face_found" in images else pd.Series(dtype=object)
+    for face_id, vector in zip(face_ids, vectors, strict=True):
+        if vector is not None and not (isinstance(vector, float) and math.isnan(vector)):
+            descriptors.setdefault(face_id, []).append(StyleDescriptor.from_vector(vector))
+    styled = sorted(descriptors)
+    similarity, per_dimension = face_similarity([descriptors[f] for f in styled])
+    result = consistency_from_matrix(styled, similarity, per_dimension)
+    identity, no_face = _identity_per_face(images)
+    breakdown = per_group(result, identity, groups)
     return CandidateScore(
         candidate=candidate,
         faces=result.faces,
         images=len(images),
-        unscored=int(images["vector"].isna().sum()) if "vector" in images else len(images),
-        no_face=int((found == False).sum()),  # noqa: E712 (nullable booleans)
-        identity=float(np.mean(list(identity.values()))) if identity else math.nan,
+        unscored=len(images) - sum(len(d) for d in descriptors.values()),
+        no_face=no_face,
+        identity=math.fsum(identity.values()) / len(identity) if identity else math.nan,
         consistency=result.consistency,
         worst_face=result.worst_face,
         worst_face_consistency=result.worst_face_consistency,
@@ -206,7 +202,8 @@ def score_images(
         per_face=result.per_face,
         per_dimension=result.per_dimension,
         explanation=result.explanation,
-        per_group=per_group(result, identity, panel),
+        worst_group=_worst_group(breakdown, result.consistency),
+        per_group=pd.DataFrame(breakdown, columns=PER_GROUP_COLUMNS),
     )
 
 
@@ -222,44 +219,64 @@ def face_similarity(
     for i in range(n):
         for j in range(i + 1, n):
             comparisons = [compare_styles(a, b) for a in faces[i] for b in faces[j]]
-            overall[i, j] = overall[j, i] = np.mean([c.overall for c in comparisons])
+            count = len(comparisons)
+            overall[i, j] = overall[j, i] = math.fsum(c.overall for c in comparisons) / count
             for name in STYLE_DIMENSIONS:
-                value = np.mean([c.per_dimension[name] for c in comparisons])
+                value = math.fsum(c.per_dimension[name] for c in comparisons) / count
                 dims[name][i, j] = dims[name][j, i] = value
     return overall, dims
 
 
-def per_group(result: Consistency, identity: dict[str, float], panel: pd.DataFrame) -> pd.DataFrame:
-    """Consistency and identity per panel group (Monk skin-tone group, age band,
-    presentation): each group's faces' mean similarity to all the other faces, and their mean
-    identity. Answers "does this style hold on darker skin?"."""
-    if panel.empty:
-        return pd.DataFrame(columns=PER_GROUP_COLUMNS)
-    faces = panel.set_index("id")
+def panel_groups(panel: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Face id -> attribute -> group label (Monk skin-tone group, age band, presentation), for
+    the faces whose attribute is set."""
+    groups: dict[str, dict[str, str]] = {}
+    for row in panel.to_dict("records"):
+        labels = {a: _group_of(a, row.get(a)) for a in GROUP_ATTRIBUTES}
+        groups[str(row["id"])] = {a: label for a, label in labels.items() if label}
+    return groups
+
+
+def per_group(
+    result: Consistency, identity: dict[str, float], groups: dict[str, dict[str, str]]
+) -> list[dict]:
+    """Consistency and identity per panel group: each group's faces' mean similarity to all the
+    other faces, and their mean identity. Answers "does this style hold on darker skin?"."""
     rows = []
+    faces = sorted(set(result.per_face) | set(identity))
     for attribute in GROUP_ATTRIBUTES:
-        groups: dict[str, list[str]] = {}
-        for face_id in sorted(set(result.per_face) | set(identity)):
-            if face_id not in faces.index:
-                continue
-            group = _group_of(attribute, faces.at[face_id, attribute])
+        members: dict[str, list[str]] = {}
+        for face_id in faces:
+            group = groups.get(face_id, {}).get(attribute)
             if group:
-                groups.setdefault(group, []).append(face_id)
-        for group, members in sorted(
-            groups.items(), key=lambda item: _group_order(attribute, item[0])
-        ):
-            consistency = [result.per_face[f] for f in members if f in result.per_face]
-            ids = [identity[f] for f in members if f in identity]
+                members.setdefault(group, []).append(face_id)
+        for group in sorted(members, key=lambda g: _group_order(attribute, g)):
+            consistency = [result.per_face[f] for f in members[group] if f in result.per_face]
+            ids = [identity[f] for f in members[group] if f in identity]
             rows.append(
                 {
                     "attribute": attribute,
                     "group": group,
-                    "faces": len(members),
-                    "consistency": float(np.mean(consistency)) if consistency else math.nan,
-                    "identity": float(np.mean(ids)) if ids else math.nan,
+                    "faces": len(members[group]),
+                    "consistency": _mean(consistency),
+                    "identity": _mean(ids),
                 }
             )
-    return pd.DataFrame(rows, columns=PER_GROUP_COLUMNS)
+    return rows
+
+
+def _worst_group(rows: list[dict], consistency: float) -> str:
+    """The group (of two faces or more: one face is just the worst face) whose faces hold the
+    style least, e.g. `monk_skin_tone deeper (8-10)`, when it sits below the mean; else ''."""
+    rows = [r for r in rows if r["faces"] >= 2 and not math.isnan(r["consistency"])]
+    if not rows or math.isnan(consistency):
+        return ""
+    worst = min(rows, key=lambda r: r["consistency"])
+    return f"{worst['attribute']} {worst['group']}" if worst["consistency"] < consistency else ""
+
+
+def _mean(values: list[float]) -> float:
+    return math.fsum(values) / len(values) if values else math.nan
 
 
 def _group_of(attribute: str, value) -> str:
@@ -278,14 +295,21 @@ def _group_order(attribute: str, group: str) -> tuple[int, str]:
     return (0, group)
 
 
-def _identity_per_face(images: pd.DataFrame) -> dict[str, float]:
-    """Mean identity per face over its scored images; an output without a face scores 0 (the
-    person was lost), an image not yet scored does not count."""
+def _identity_per_face(images: pd.DataFrame) -> tuple[dict[str, float], int]:
+    """Mean identity per face over its scored images, and how many outputs had no face: such
+    an output scores 0 (the person was lost); an image not yet scored does not count."""
     if "face_found" not in images:
-        return {}
-    scored = images[images["face_found"].notna()]
-    values = scored["identity"].where(scored["face_found"].astype(bool), 0.0).astype(float)
-    return {str(f): float(v) for f, v in values.groupby(scored["face_id"]).mean().items()}
+        return {}, 0
+    per_face: dict[str, list[float]] = {}
+    no_face = 0
+    rows = zip(images["face_id"], images["identity"], images["face_found"], strict=True)
+    for face_id, identity, found in rows:
+        if found is None or found is pd.NA or (isinstance(found, float) and math.isnan(found)):
+            continue
+        if not found:
+            no_face += 1
+        per_face.setdefault(str(face_id), []).append(float(identity) if found else 0.0)
+    return {face: _mean(values) for face, values in per_face.items()}, no_face
 
 
 def _with_candidate_seed(runs: pd.DataFrame) -> pd.DataFrame:

@@ -18,7 +18,6 @@ MIN_FACES = 4
 MAX_CI_WIDTH = 0.10
 BOOTSTRAP_SAMPLES = 2000
 CI_LEVEL = 0.95
-BOOTSTRAP_CHUNK_VALUES = 1_000_000
 # The bootstrap's seed is fixed so that the same scores always give the same interval.
 BOOTSTRAP_SEED = 20261126
 # A dimension whose mean cross-face similarity is below this "drifts"; at or above it "holds".
@@ -108,18 +107,17 @@ def bootstrap_interval(
     n = similarity.shape[0]
     rng = np.random.default_rng(BOOTSTRAP_SEED)
     draws = rng.integers(0, n, size=(samples, n))
-    # In chunks, so that a large panel (samples x n x n values) stays within a few MB.
-    chunk = max(1, BOOTSTRAP_CHUNK_VALUES // (n * n))
-    means = []
-    for start in range(0, samples, chunk):
-        part = draws[start : start + chunk]
-        sub = similarity[part[:, :, None], part[:, None, :]]
-        distinct = part[:, :, None] != part[:, None, :]
-        pairs = distinct.sum(axis=(1, 2))
-        usable = pairs > 0
-        means.append(np.where(distinct, sub, 0.0).sum(axis=(1, 2))[usable] / pairs[usable])
+    # How often each face was drawn: the sum over pairs of distinct faces is then c' S0 c (S0:
+    # the matrix with a zero diagonal), over (sum c)^2 - sum c^2 pairs; no n x n gather.
+    counts = np.zeros((samples, n))
+    np.add.at(counts, (np.arange(samples)[:, None], draws), 1.0)
+    off = np.where(np.eye(n, dtype=bool), 0.0, similarity)
+    totals = np.einsum("bi,ij,bj->b", counts, off, counts)
+    pairs = n * n - (counts * counts).sum(axis=1)
+    usable = pairs > 0
+    means = totals[usable] / pairs[usable]
     tail = (1.0 - level) / 2 * 100
-    low, high = np.percentile(np.concatenate(means), [tail, 100 - tail])
+    low, high = np.percentile(means, [tail, 100 - tail])
     return float(low), float(high)
 
 

@@ -79,7 +79,7 @@ def leaderboard(
     rows = []
     for key in sorted(set(groups) | set(failures)):
         candidate = Candidate(*key)
-        score = score_images(candidate, groups.get(key, empty), failures.get(key, 0), scored.panel)
+        score = score_images(candidate, groups.get(key, empty), failures.get(key, 0), scored.groups)
         rows.append(_row(score))
     unrated = [c for c in LEADERBOARD_COLUMNS if c not in ("rating", "ratings", "winners")]
     board = pd.DataFrame(rows, columns=unrated)
