@@ -41,6 +41,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_sweep.py
 	$(BIN)/python benchmarks/bench_catalogue.py
 	$(BIN)/python benchmarks/bench_grid.py
+	$(BIN)/python benchmarks/bench_leaderboard.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -102,3 +102,14 @@ def test_one_face_panel_gives_a_row_not_a_crash(layout, vector_length):
 def test_bad_options_are_one_line_errors(layout, kwargs, message):
     with pytest.raises(InputError, match=message):
         leaderboard(layout, **kwargs)
+
+
+def test_docs_describe_every_column_of_the_leaderboard_and_both_tables():
+    from pathlib import Path
+
+    from workbench.scoring.ratings import RATINGS_SCHEMA
+    from workbench.scoring.store import SCORES_SCHEMA
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text()
+    for column in [*LEADERBOARD_COLUMNS, *SCORES_SCHEMA.names, *RATINGS_SCHEMA.names]:
+        assert f"`{column}`" in doc, f"docs/scoring.md does not describe {column}"
