@@ -286,3 +286,8 @@ def test_a_sweep_file_must_be_a_small_regular_file(tmp_path, kind, monkeypatch):
         path.write_text('prompts = ["a"]\nseeds = 1\n# ' + "x" * 200 + "\n")
     with pytest.raises(InputError, match="not a regular file|is a folder|limit"):
         Sweep.load(path)
+
+
+def test_a_backend_kind_is_not_a_backend_identity():
+    with pytest.raises(ValueError, match="Backend.identity"):
+        plan(sweep(), [ANN], backend="remote")

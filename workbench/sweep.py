@@ -253,6 +253,7 @@ class Plan:
 def plan(sweep: Sweep, faces: Sequence[Face], *, backend: str = SIMULATOR_BACKEND) -> Plan:
     """Expand a sweep over the panel's faces into cells, keyed for `backend` (the identity of
     the API that will answer: "simulator" or a base URL). Pure: no files, no network."""
+    check_backend(backend)
     chosen = sweep.select_faces(faces)
     if not chosen:
         raise InputError(
@@ -295,6 +296,17 @@ def request_key(params: PortraitParams, face_hash: str, backend: str = SIMULATOR
     or the real API's base URL without credentials). Equal keys mean the same request to the
     same API: a result stored from the simulator never stands in for a real one."""
     return wire_request_key(params.model_dump(by_alias=True), face_hash, backend)
+
+
+def check_backend(backend: str) -> str:
+    """A backend identity is "simulator" or an http(s) base URL (`Backend.identity`); a kind
+    such as "remote" would pool the results of every real API under one name."""
+    if backend != SIMULATOR_BACKEND and not backend.startswith(("http://", "https://")):
+        raise ValueError(
+            f"backend {backend!r} is not a backend identity: pass Backend.identity "
+            '("simulator" or the real API\'s base URL), not Backend.kind'
+        )
+    return backend
 
 
 def wire_request_key(wire_fields: Mapping[str, Any], face_hash: str, backend: str) -> str:
