@@ -113,3 +113,9 @@ def test_docs_describe_every_column_of_the_leaderboard_and_both_tables():
     doc = (Path(__file__).resolve().parents[1] / "docs" / "scoring.md").read_text()
     for column in [*LEADERBOARD_COLUMNS, *SCORES_SCHEMA.names, *RATINGS_SCHEMA.names]:
         assert f"`{column}`" in doc, f"docs/scoring.md does not describe {column}"
+
+
+def test_the_board_can_be_limited_to_some_candidates(layout, stored_catalogue):
+    board = leaderboard(layout, candidates=[BAD])
+    assert board["prompt"].tolist() == [BAD.prompt]
+    assert leaderboard(layout, candidates=[]).empty
