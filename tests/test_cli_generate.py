@@ -92,7 +92,8 @@ def test_generate_against_a_simulator_process(tmp_path, face_file, simulator_pro
     assert result.exit_code == 0, result.output
     written = list((tmp_path / "out").glob("*.jpg"))
     assert len(written) == 1 and check_jpeg(written[0].read_bytes(), (512, 640))
-    assert f"Headshot API at {url}" in result.stderr
+    # A simulator behind HEADSHOT_API_URL says so, and is announced as one.
+    assert f"simulator — not real portraits ({url})" in result.stderr
     assert key not in result.output
 
 
