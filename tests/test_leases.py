@@ -60,6 +60,10 @@ def test_an_expired_lease_is_taken_over_and_stale_ones_cleared(layout):
     gone = Owner(layout)
     Leases(layout, gone).claim(OTHER)
     gone.close()  # its process ended without releasing
+    dead_owner = owners_dir(layout) / "deadhost-1-00000000.lock"
+    dead_owner.write_text("")  # an owner file nobody holds: its process died
     assert clear_stale_leases(layout) == 1
+    assert not dead_owner.exists()
+    assert (owners_dir(layout) / f"{waiting.id}.lock").exists()
     assert not (layout.state / "leases" / f"{OTHER}.lease").exists()
     assert (layout.state / "leases" / f"{KEY}.lease").exists()  # `waiting` is alive

@@ -25,7 +25,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from workbench.layout import PRIVATE_FILE_MODE, DataLayout, file_lock, make_private_dir
+from workbench.layout import (
+    PRIVATE_FILE_MODE,
+    TMP_SUFFIX,
+    DataLayout,
+    file_lock,
+    make_private_dir,
+    remove_stale_temp_files,
+)
 
 # Longer than any one request can take (the client's retry policy bounds a request at 300 s),
 # so only a hung process ever outlives its lease.
@@ -34,6 +41,8 @@ LEASE_SUFFIX = ".lease"
 # A live owner stays live; a dead one stays dead. Checking each costs a file open, so a
 # verdict is reused this long.
 LIVENESS_CACHE_S = 1.0
+# A temp file this old belongs to a process that died between writing it and linking it.
+STALE_TMP_SECONDS = 3600.0
 
 
 def owners_dir(layout: DataLayout) -> Path:
@@ -195,10 +204,17 @@ def read_lease(path: Path) -> Lease | None:
 
 
 def clear_stale_leases(layout: DataLayout) -> int:
-    """Remove leases of owners that died (what a kill -9 leaves); returns how many went."""
+    """Remove leases of owners that died (what a kill -9 leaves), their owner files and temp
+    files left half-way; returns how many leases went."""
+    owners = owners_dir(layout)
+    if owners.exists():
+        for path in owners.glob("*.lock"):
+            owner_alive(owners, path.name[: -len(".lock")])  # a dead owner's file goes
+        remove_stale_temp_files(owners, f"*{TMP_SUFFIX}", STALE_TMP_SECONDS)
     folder = leases_dir(layout)
     if not folder.exists():
         return 0
+    remove_stale_temp_files(folder, f"*{TMP_SUFFIX}", STALE_TMP_SECONDS)
     liveness, now, removed = Liveness(layout), time.time(), 0
     with file_lock(folder / ".takeover.lock"):
         for path in folder.glob(f"*{LEASE_SUFFIX}"):
