@@ -19,6 +19,7 @@ from workbench.grids import (
     GridScores,
     GridStyle,
     _font,
+    grid_scores,
     load_grid,
     plan_pages,
     render_grid,
@@ -28,6 +29,7 @@ from workbench.grids import (
     wrap_text,
 )
 from workbench.panel import Panel
+from workbench.scoring.runner import score_catalogue
 from workbench.store import ImageStore
 
 pytest_plugins = ["sweep_fixtures"]
@@ -76,11 +78,11 @@ class Rows:
         }
         return CatalogueRow(**base, **fields)
 
-    def ok(self, face, seed, samples=1, seed_used=None, **fields) -> list[str]:
+    def ok(self, face, seed, samples=1, seed_used=None, data=None, **fields) -> list[str]:
         hashes = []
         shown_seed = seed_used if seed == -1 else seed
         for index in range(samples):
-            stored = self.store.put(colour_jpeg(colour_of(face, shown_seed or 0, index)))
+            stored = self.store.put(data or colour_jpeg(colour_of(face, shown_seed or 0, index)))
             hashes.append(stored.hash)
             self.rows.append(
                 self._row(
@@ -379,3 +381,24 @@ def test_plan_pages_is_pure_and_skips_combinations_never_run(panel_layout):
         (PROMPT, 0.6),
         ("noir", 0.9),
     ]
+
+
+def test_badges_come_from_the_scoring_stores(panel_layout, hopper_jpeg, astronaut_jpeg):
+    rows = Rows(panel_layout)
+    hopper = rows.ok("hopper", 1, data=hopper_jpeg)[0]
+    astronaut = rows.ok("astronaut", 1, data=astronaut_jpeg)[0]
+    rows.ok("hopper", 2)
+    rows.commit()
+    query = GridQuery(prompts=(PROMPT,))
+    data = load_grid(panel_layout, query)
+    assert not grid_scores(panel_layout, data), "nothing scored yet: no badges"
+    score_catalogue(panel_layout, workers=1)
+    scores = grid_scores(panel_layout, data)
+    # Each image against its own reference face: the reference itself scores near 1.
+    assert scores.identity[hopper] > 0.9 and scores.identity[astronaut] > 0.9
+    seed_1, seed_2 = (CandidateKey(PROMPT, s, 0.8, 768, 1024) for s in (1, 2))
+    assert 0 <= scores.consistency[seed_1] <= 1
+    assert seed_2 not in scores.consistency, "one face is no consistency"
+    grid = render_grid(panel_layout, query, scores=grid_scores)
+    cell = next(c for c in grid.cells if c.image_hash == hopper)
+    assert grid.image.getpixel((cell.box[0] + 6, cell.box[1] + 8)) == (46, 125, 50)

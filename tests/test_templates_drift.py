@@ -156,3 +156,41 @@ async def test_apply_generates_for_a_new_face_logs_it_and_can_be_erased(
         await apply_template(
             templated, "teal", astronaut_jpeg, photo_name="x.jpg", out=out, client=None
         )
+
+
+async def test_saved_templates_carry_the_leaderboard_scores(panel_layout):
+    from workbench.scoring.leaderboard import leaderboard
+    from workbench.scoring.runner import score_catalogue
+
+    sweep = Sweep.build(prompts=[PROMPT], seeds=[3, 4], sizes=["512x512"])
+    with SimulatorServer() as server:
+        run = SweepRun.prepare(sweep, panel_layout)
+        async with HeadshotClient(server.url, server.api_key) as client:
+            await run.execute(client)
+    score_catalogue(panel_layout, workers=1)
+    board = leaderboard(panel_layout)
+    best = board.iloc[0]
+
+    result = CliRunner().invoke(
+        main,
+        ["--data", str(panel_layout.root), "templates", "save", "best", "--from-leaderboard", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "scores: consistency" in result.output
+    saved = TemplateLibrary(panel_layout).get("best")
+    assert saved.seed == int(best["seed"]) and saved.provenance.source.startswith(
+        "leaderboard rank 1"
+    )
+    assert saved.scores.consistency == pytest.approx(float(best["consistency"]))
+    assert saved.scores.faces == 2 and saved.scores.worst_face in ("hopper", "astronaut")
+    assert len(saved.provenance.image_hashes) == 2
+
+    by_hand = template_from_catalogue(
+        panel_layout, name="by-hand", prompt=PROMPT, seed=int(best["seed"]), width=512, height=512
+    )
+    assert by_hand.scores == saved.scores, "saved by hand, the same candidate gets the same scores"
+    too_far = CliRunner().invoke(
+        main,
+        ["--data", str(panel_layout.root), "templates", "save", "x", "--from-leaderboard", "9"],
+    )
+    assert too_far.exit_code == 1 and "rank: 9 is not between 1 and 2" in too_far.output

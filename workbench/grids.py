@@ -29,6 +29,7 @@ from workbench.contract import SEED_RANDOM
 from workbench.errors import InputError, WorkbenchError
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
+from workbench.scoring.candidates import Candidate, ScoredImages, candidate_score
 from workbench.store import ImageStore, fit_within
 from workbench.sweep import Sweep
 
@@ -197,6 +198,35 @@ class GridScores:
 
 
 ScoreLookup = Callable[[DataLayout, GridData], GridScores]
+
+
+def grid_scores(layout: DataLayout, data: GridData) -> GridScores:
+    """The badges' scores from the scoring stores (`workbench score` fills them): each image's
+    identity similarity to its reference face, and each column's style consistency over the
+    faces the grid shows (`candidate_score`). Unscored images and columns get no badge."""
+    shown = {image for cell in data.cells.values() for image in cell.images}
+    if not shown:
+        return GridScores()
+    faces = data.face_ids()
+    scored = ScoredImages.load(layout, faces)
+    images = scored.images[scored.images["image_hash"].isin(shown)]
+    identity = {
+        str(image_hash): float(value)
+        for image_hash, value in zip(images["image_hash"], images["identity"], strict=True)
+        if value is not None and not math.isnan(value)
+    }
+    consistency = {}
+    for key in {cell.candidate for cell in data.cells.values() if cell.status == "ok"}:
+        if key.seed is None:
+            continue
+        candidate = Candidate(key.prompt, key.seed, key.identity_scale, key.width, key.height)
+        try:
+            score = candidate_score(scored, candidate, faces)
+        except InputError:  # nothing scored for it among these faces
+            continue
+        if not math.isnan(score.consistency) and score.faces >= 2:
+            consistency[key] = score.consistency
+    return GridScores(identity, consistency)
 
 
 @dataclass(frozen=True)

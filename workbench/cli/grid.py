@@ -10,7 +10,14 @@ import click
 from workbench.backend import open_backend
 from workbench.cli.sweep import execute_with_progress, print_summary
 from workbench.errors import InputError
-from workbench.grids import AXES, GridQuery, GridStyle, render_grids, save_grid_png
+from workbench.grids import (
+    AXES,
+    GridQuery,
+    GridStyle,
+    grid_scores,
+    render_grids,
+    save_grid_png,
+)
 from workbench.grids import restore_grid_params as read_grid_params
 from workbench.layout import DataLayout
 from workbench.run import SweepRun
@@ -42,6 +49,9 @@ from workbench.sweep import Sweep, expand_seeds, parse_size
     type=click.Path(dir_okay=False, path_type=Path),
     help="Read a grid PNG's sweep back: print it, or with --run run it (and draw with --out).",
 )
+@click.option(
+    "--no-scores", is_flag=True, help="No score badges (they come from `workbench score`)."
+)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="PNG to write.")
 @click.pass_obj
 def command(
@@ -61,11 +71,13 @@ def command(
     samples: int,
     run_first: bool,
     restore: Path | None,
+    no_scores: bool,
     out: Path | None,
 ) -> None:
     """Draw a grid of stored images: rows are faces, columns seeds, prompts or identity scales;
     the other axes are paged. Every cell is labelled; failed and missing cells say so."""
     style = GridStyle(thumb=thumb, font_size=font_size, margin=margin, title=title)
+    scores = None if no_scores else grid_scores
     face_ids = tuple(f.strip() for f in faces.split(",") if f.strip())
     if restore is not None:
         restored = read_grid_params(restore)
@@ -114,7 +126,7 @@ def command(
             )
             summary = execute_with_progress(run, backend)
         print_summary(summary)
-    grids = render_grids(layout, query, style, pages=pages or None)
+    grids = render_grids(layout, query, style, scores=scores, pages=pages or None)
     for grid in grids:
         path = out if len(grids) == 1 else out.with_name(f"{out.stem}-p{grid.page.number:02d}.png")
         save_grid_png(grid, path)

@@ -23,6 +23,7 @@ from workbench.templates import (
     apply_template,
     check_drift,
     template_from_catalogue,
+    template_from_leaderboard,
     template_from_request_key,
 )
 
@@ -39,6 +40,18 @@ def command() -> None:
 @click.option("--identity-scale", type=float, default=0.8, show_default=True)
 @click.option("--size", default="3:4", show_default=True, help='"WxH" or 1:1 / 3:4.')
 @click.option("--request-key", help="Take the fields from one catalogue request instead.")
+@click.option(
+    "--from-leaderboard",
+    "rank",
+    type=int,
+    help="Take the fields and scores from this leaderboard rank (1 = best) instead.",
+)
+@click.option(
+    "--sort",
+    default="consistency",
+    show_default=True,
+    help="The leaderboard order --from-leaderboard counts in (consistency, worst, ...).",
+)
 @click.option("--category", default="general", show_default=True)
 @click.option("--notes", default="")
 @click.option("--by", "saved_by", default=None, help="Who saves it (default: your user name).")
@@ -52,20 +65,26 @@ def save(
     identity_scale: float,
     size: str,
     request_key: str | None,
+    rank: int | None,
+    sort: str,
     category: str,
     notes: str,
     saved_by: str | None,
     replace: bool,
 ) -> None:
-    """Save NAME from --prompt/--seed or --request-key, with its evidence from the catalogue."""
+    """Save NAME from --prompt/--seed, --request-key or --from-leaderboard RANK, with its
+    evidence from the catalogue and its current scores."""
     extra = {"name": name, "category": category, "notes": notes, "saved_by": saved_by}
-    if request_key:
-        if prompt or seed is not None:
-            raise InputError("give either --request-key or --prompt/--seed, not both")
+    sources = [bool(request_key), rank is not None, bool(prompt or seed is not None)]
+    if sum(sources) > 1:
+        raise InputError("give one of --prompt/--seed, --request-key or --from-leaderboard")
+    if rank is not None:
+        template = template_from_leaderboard(layout, rank, sort=sort, **extra)
+    elif request_key:
         template = template_from_request_key(layout, request_key, **extra)
     else:
         if not prompt or seed is None:
-            raise InputError("give --prompt and --seed (or --request-key)")
+            raise InputError("give --prompt and --seed (or --request-key, or --from-leaderboard)")
         try:
             width, height = parse_size(size)
         except ValueError as exc:
@@ -86,6 +105,12 @@ def save(
         f"{len(evidence.image_hashes)} image(s) as evidence"
         + (f" on {evidence.backend}" if evidence.backend else "; no stored runs yet")
     )
+    scores = template.scores
+    if scores is not None and scores.consistency is not None:
+        click.echo(
+            f"  scores: consistency {scores.consistency:.3f} over {scores.faces} face(s)"
+            + (f", identity {scores.identity:.3f}" if scores.identity is not None else "")
+        )
 
 
 @command.command("list")

@@ -13,18 +13,20 @@ import contextlib
 import getpass
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.contract import SEED_MAX, SIZE_MAX, SIZE_MIN, PortraitParams
 from workbench.errors import InputError
 from workbench.layout import DataLayout, file_lock, write_atomically
+from workbench.scoring.leaderboard import leaderboard
 
 SCHEMA_VERSION = 1
 LIBRARY_NAME = "templates.json"
@@ -547,6 +549,68 @@ def evidence(
     return list(dict.fromkeys(keys)), list(dict.fromkeys(hashes)), ", ".join(sorted(backends))
 
 
+def scores_of(row: Mapping[str, Any]) -> TemplateScores:
+    """A leaderboard row's scores, as a template keeps them (NaN and missing become None)."""
+
+    def number(name: str) -> float | None:
+        value = row.get(name)
+        if value is None or pd.isna(value):
+            return None
+        return float(value)
+
+    worst = row.get("worst_face")
+    faces = number("faces")
+    return TemplateScores(
+        consistency=number("consistency"),
+        worst_face_consistency=number("worst_face_consistency"),
+        worst_face=None if worst is None or pd.isna(worst) else str(worst),
+        identity=number("identity"),
+        rating=number("rating"),
+        ratings=int(number("ratings") or 0),
+        faces=None if faces is None else int(faces),
+    )
+
+
+def current_scores(
+    layout: DataLayout, *, prompt: str, seed: int, identity_scale: float, width: int, height: int
+) -> TemplateScores | None:
+    """The candidate's leaderboard scores now (None if it has no stored images)."""
+    board = leaderboard(layout)
+    if board.empty:
+        return None
+    match = board[
+        (board["prompt"] == prompt)
+        & (board["seed"] == seed)
+        & ((board["identity_scale"] - identity_scale).abs() < 1e-6)
+        & (board["width"] == width)
+        & (board["height"] == height)
+    ]
+    return scores_of(match.iloc[0].to_dict()) if len(match) else None
+
+
+def template_from_leaderboard(
+    layout: DataLayout, rank: int, *, sort: str = "consistency", **fields: Any
+) -> Template:
+    """A template from the leaderboard's row `rank` (1 = best by `sort`), with its scores."""
+    board = leaderboard(layout, sort=sort)
+    if board.empty:
+        raise TemplateError("rank: the leaderboard is empty; run a sweep and `workbench score`")
+    if not 1 <= rank <= len(board):
+        raise TemplateError(f"rank: {rank} is not between 1 and {len(board)} (the leaderboard)")
+    row = board.iloc[rank - 1].to_dict()
+    return template_from_catalogue(
+        layout,
+        prompt=str(row["prompt"]),
+        seed=int(row["seed"]),
+        identity_scale=float(row["identity_scale"]),
+        width=int(row["width"]),
+        height=int(row["height"]),
+        scores=scores_of(row),
+        source=f"leaderboard rank {rank} by {sort}",
+        **fields,
+    )
+
+
 def template_from_catalogue(
     layout: DataLayout,
     *,
@@ -563,10 +627,18 @@ def template_from_catalogue(
     scores: TemplateScores | None = None,
 ) -> Template:
     """A candidate template with its provenance filled from the catalogue (request keys, image
-    hashes, backend). TemplateError if the fields are invalid."""
-    keys, hashes, backend = evidence(
-        layout, prompt=prompt, seed=seed, identity_scale=identity_scale, width=width, height=height
-    )
+    hashes, backend) and, unless given, its current leaderboard scores. TemplateError if the
+    fields are invalid."""
+    candidate = {
+        "prompt": prompt,
+        "seed": seed,
+        "identity_scale": identity_scale,
+        "width": width,
+        "height": height,
+    }
+    keys, hashes, backend = evidence(layout, **candidate)
+    if scores is None and hashes:
+        scores = current_scores(layout, **candidate)
     try:
         return Template(
             name=name,
