@@ -145,19 +145,21 @@ def test_export_ships_only_api_fields_and_scores(layout, tmp_path):
     )
     library.set_status("navy", "approved")
     library.save(template(name="draft"))
+    library.save(template_from_request_key(layout, "k-bob", name="from-key"))
+    library.set_status("from-key", "approved")
     out = tmp_path / "ship.json"
     exported = library.export(out, status="approved")
-    assert [t.name for t in exported] == ["navy"]
+    assert [t.name for t in exported] == ["navy", "from-key"]
     text = out.read_text()
     document = json.loads(text)
     item = document["templates"][0]
     assert {"prompt", "seed", "identityScale", "outputImageWidth", "outputImageHeight"} <= set(item)
     assert item["scores"]["consistency"] == 0.91 and "worst_face" not in item["scores"]
-    for secret in ("ann", "bob", "k-ann", "images/", "kim", "a" * 64, "apiKey"):
+    for secret in ("ann", "bob", "k-ann", "k-bob", "images/", "kim", "a" * 64, "apiKey"):
         assert secret not in text, secret
     # An export is itself a valid template file: another workbench imports it.
     other = TemplateLibrary(type(layout)(tmp_path / "other"))
-    assert other.import_(out).added == ["navy"]
+    assert other.import_(out).added == ["navy", "from-key"]
 
 
 # --- Import --------------------------------------------------------------------------------

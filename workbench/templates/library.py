@@ -122,14 +122,13 @@ class Template(BaseModel):
         )
 
     def exported(self) -> Template:
-        """The shippable form: no face ids, request keys, image hashes or who saved it."""
+        """The shippable form: no face ids, request keys, image hashes, who saved it or how."""
         scores = self.scores.model_copy(update={"worst_face": None}) if self.scores else None
         provenance = None
         if self.provenance is not None:
+            # `source` can name a request key: it stays home with the rest of the evidence.
             provenance = Provenance(
-                saved_at=self.provenance.saved_at,
-                backend=self.provenance.backend,
-                source=self.provenance.source,
+                saved_at=self.provenance.saved_at, backend=self.provenance.backend
             )
         return self.model_copy(update={"scores": scores, "provenance": provenance})
 
@@ -369,7 +368,7 @@ class TemplateLibrary:
         document = TemplateFile(templates=chosen).model_dump(mode="json", by_alias=True)
         for item in document["templates"]:
             # Only what a product team needs: empty evidence fields are left out, not shipped.
-            for key in ("request_keys", "image_hashes", "saved_by"):
+            for key in ("request_keys", "image_hashes", "saved_by", "source"):
                 (item.get("provenance") or {}).pop(key, None)
             if item.get("scores"):
                 item["scores"].pop("worst_face", None)
