@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 
 import pyarrow.compute as pc
 
-from workbench.catalogue import STATUS_OK, Catalogue, CatalogueRow
+from workbench.catalogue import ROW_FIELDS, STATUS_OK, Catalogue, CatalogueRow
 from workbench.layout import (
     PRIVATE_FILE_MODE,
     DataLayout,
@@ -200,7 +199,8 @@ def _lock(path: Path):
 
 
 def _encode(row: CatalogueRow) -> dict:
-    data = asdict(row)
+    # Flat fields: no need for asdict's recursive deep copy on every received image.
+    data = {name: getattr(row, name) for name in ROW_FIELDS}
     data["created_at"] = row.created_at.isoformat()
     return data
 
