@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from click.testing import CliRunner
 
@@ -114,6 +116,10 @@ def test_cli_check_exits_non_zero_on_drift(templated, monkeypatch):
     same = runner.invoke(main, [*data, "templates", "check"])
     assert same.exit_code == 0, same.output
     assert "teal: ok (style drift 0.000" in same.output
+    as_json = runner.invoke(main, [*data, "templates", "check", "--json"])
+    assert as_json.exit_code == 0, as_json.output
+    report = json.loads(as_json.stdout)
+    assert report["drifted"] == [] and report["templates"][0]["faces"][0]["face_id"] == "hopper"
 
 
 async def test_apply_generates_for_a_new_face_logs_it_and_can_be_erased(

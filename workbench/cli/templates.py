@@ -250,6 +250,7 @@ def apply(layout: DataLayout, name: str, face_path: Path, out: Path, samples: in
     type=click.FloatRange(0, 1),
     help="Loss of identity similarity above which a face has drifted.",
 )
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON document.")
 @click.pass_obj
 def check(
     layout: DataLayout,
@@ -257,6 +258,7 @@ def check(
     faces: str,
     threshold: float,
     identity_threshold: float,
+    as_json: bool,
 ) -> None:
     """Re-run templates on the panel and compare with their baselines; exit 1 if any drifted
     (2 if nothing could be checked), so it can run on a schedule."""
@@ -277,6 +279,9 @@ def check(
                 )
 
         report = asyncio.run(go())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+        sys.exit(report.exit_code)
     for template in report.templates:
         drift = template.style_drift
         shown = f"style drift {drift:.3f}" if drift is not None else "not compared"

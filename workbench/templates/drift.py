@@ -95,6 +95,36 @@ class DriftReport:
     def drifted(self) -> list[str]:
         return [t.name for t in self.templates if t.drifted]
 
+    def as_dict(self) -> dict:
+        """A JSON-ready summary (for scheduled checks that keep a report)."""
+        return {
+            "sweep_id": self.sweep_id,
+            "style_threshold": self.style_threshold,
+            "identity_threshold": self.identity_threshold,
+            "drifted": self.drifted,
+            "exit_code": self.exit_code,
+            "templates": [
+                {
+                    "name": t.name,
+                    "status": t.status,
+                    "style_drift": t.style_drift,
+                    "faces": [
+                        {
+                            "face_id": f.face_id,
+                            "status": f.status,
+                            "style_drift": f.style_drift,
+                            "identity_before": f.identity_before,
+                            "identity_after": f.identity_after,
+                            "per_dimension": f.per_dimension,
+                            "reason": f.reason,
+                        }
+                        for f in t.faces
+                    ],
+                }
+                for t in self.templates
+            ],
+        }
+
     @property
     def exit_code(self) -> int:
         """0: every checked template holds; 1: some drifted; 2: nothing could be checked."""
