@@ -2,8 +2,12 @@
 
 Faces are personal data. After `erase_face`, no file under the data root holds the person's
 pixels or their face hash: not the panel, not generated images, not thumbnails, not the
-catalogue, not the scores or ratings. It sits right of panel, store, catalogue and scoring in the
-data flow and uses them all.
+catalogue, not the scores or ratings, not a running sweep's journal. It sits right of panel,
+store, catalogue and scoring in the data flow and uses them all.
+
+Erase wins over sweeps running meanwhile: it first lays a tombstone for the person's photos
+(`workbench.tombstones`), after which every running sweep drops that face's cells and results;
+results journalled before the tombstone are erased with the rest.
 """
 
 from __future__ import annotations
@@ -17,15 +21,18 @@ import pyarrow.parquet as pq
 
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.errors import InputError
+from workbench.journal import drop_face, journalled_rows, pending_image_hashes
 from workbench.layout import DataLayout
 from workbench.panel import Panel, check_face_id
 from workbench.parts import is_part_name
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 from workbench.templates.library import TemplateLibrary
+from workbench.tombstones import Tombstones
 
-# A running sweep logs what it stored within a second or so (run.FLUSH_SECONDS); an image
-# still unlogged after this long belongs to a run that was killed.
+# A running sweep journals what it stored at once (and erase waits for it: see tombstones), and
+# a killed sweep's journal counts as logged; an image no row and no journal names, older than
+# this, is debris of a run killed before journals existed or mid-write.
 UNLOGGED_AFTER_S = 60.0
 
 
@@ -40,9 +47,11 @@ class EraseReport:
     catalogue_rows: int = 0
     # Images this person's rows pointed at that another face's rows still use: kept.
     images_kept: int = 0
-    # Images no catalogue row names (a run killed between storing and logging them) and
-    # temp files of killed writers: nobody can say whose they are, so erase clears them all.
+    # Images no catalogue row and no sweep journal names (debris of a killed run) and temp
+    # files of killed writers: nobody can say whose they are, so erase clears them all.
     unlogged: int = 0
+    # Rows of the person that running (or killed) sweeps had journalled but not yet logged.
+    journal_rows: int = 0
     # Recorded sweep specs that named the face id (a name is personal data too): rewritten.
     sweep_records: int = 0
     # Templates whose evidence named the person's images or id: those entries dropped.
@@ -60,6 +69,8 @@ class EraseReport:
         )
         if self.scores or self.ratings:
             text += f", {self.scores} score(s), {self.ratings} rating(s)"
+        if self.journal_rows:
+            text += f", {self.journal_rows} row(s) from running or interrupted sweeps"
         if self.unlogged:
             text += f", {self.unlogged} unlogged file(s) from interrupted runs"
         if self.quarantined:
@@ -86,21 +97,48 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     catalogue = Catalogue(layout.catalogue)
 
     table = catalogue.table(["face_id", "face_hash", "image_hash", "status", "request_key"])
-    face_hashes = set(table.filter(pc.field("face_id") == face_id)["face_hash"].to_pylist()) | (
-        {face.hash} if face else set()
+    journalled = journalled_rows(layout)
+    face_hashes = (
+        set(table.filter(pc.field("face_id") == face_id)["face_hash"].to_pylist())
+        | {row.face_hash for row in journalled if row.face_id == face_id}
+        | ({face.hash} if face else set())
     )
     if face is None and not face_hashes:
         panel.get(face_id)  # raises the panel's "no face with id ..., known: ..." error
         raise InputError(f"no face with id {face_id!r} in {panel.root} or {catalogue.path}")
+
+    # First the tombstones: from here on no running sweep sends, stores or logs this person.
+    # (Storing takes the same lock shared: results journalled before this are in `journalled`
+    # below, read again under it.)
+    tombstones = Tombstones(layout)
+    with tombstones.storing(exclusive=True):
+        tombstones.lay(face_hashes)
+        journalled = journalled_rows(layout)
+    # Read again: rows a sweep moved from its journal into a part since the first read are in
+    # neither that read nor the journals now. From here on the person's rows only move from
+    # journals into parts, so each is in `journalled` or `table`.
+    table = catalogue.table(["face_id", "face_hash", "image_hash", "status", "request_key"])
+
+    def is_theirs(row) -> bool:
+        return row.face_id == face_id or row.face_hash in face_hashes
 
     person = pc.field("face_id") == face_id
     for face_hash in sorted(face_hashes):
         person = person | (pc.field("face_hash") == face_hash)
     images = pc.field("image_hash").is_valid() & (pc.field("status") == STATUS_OK)
     theirs = set(table.filter(person & images)["image_hash"].to_pylist())
+    theirs |= {r.image_hash for r in journalled if is_theirs(r) and r.image_hash}
     # Images are per-face in practice, but an image another face's row still names is not
     # this person's alone: keep it rather than break that row.
-    shared = theirs & set(table.filter(~person & images)["image_hash"].to_pylist())
+    others = set(table.filter(~person & images)["image_hash"].to_pylist())
+    others |= {r.image_hash for r in journalled if not is_theirs(r) and r.image_hash}
+    shared = theirs & others
+
+    # Journals before the catalogue: a sweep moving its journal into a part meanwhile puts
+    # the rows where `remove_rows` below finds them.
+    journal_rows = drop_face(layout, face_id=face_id)
+    for face_hash in sorted(face_hashes):
+        journal_rows += drop_face(layout, face_hash=face_hash)
 
     # Scores and ratings first, while the catalogue still says which images were theirs; the
     # scores table names the face hash too, which finds them after an interrupted erase.
@@ -127,7 +165,8 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     templates = TemplateLibrary(layout).forget_face(
         face_id,
         image_hashes=theirs - shared,
-        request_keys=set(table.filter(person)["request_key"].to_pylist()),
+        request_keys=set(table.filter(person)["request_key"].to_pylist())
+        | {r.request_key for r in journalled if is_theirs(r)},
     )
     quarantined = _scrub_quarantine(
         [
@@ -137,8 +176,11 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         ],
         {face_id, *face_hashes, *rated},
     )
-    logged = set(table.filter(pc.field("image_hash").is_valid())["image_hash"].to_pylist())
-    unlogged = _remove_unlogged(store, logged)
+    # Debris, under the lock: no sweep is between storing an image and journalling it, so an
+    # image is logged (a row), about to be (a journal, a killed sweep's too) or nobody's.
+    with tombstones.storing(exclusive=True):
+        logged = set(catalogue.table(["image_hash"])["image_hash"].drop_null().to_pylist())
+        unlogged = _remove_unlogged(store, logged | pending_image_hashes(layout))
     faces = 0
     if face is not None:
         panel.remove(face_id)
@@ -156,6 +198,7 @@ def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
         unlogged=unlogged,
         scores=scores,
         ratings=ratings,
+        journal_rows=journal_rows,
     )
 
 

@@ -121,13 +121,17 @@ def fold_orphans(layout: DataLayout, catalogue: Catalogue | None = None) -> int:
     return added
 
 
+def journalled_rows(layout: DataLayout) -> list[CatalogueRow]:
+    """Every row in every journal (running or dead sweeps'): about to reach the catalogue."""
+    return [row for path in _journals(layout) for row in read_rows(path)]
+
+
 def pending_image_hashes(layout: DataLayout) -> set[str]:
     """Image hashes that journals (of running or dead sweeps) are about to log: files in the
     image store that no catalogue row names yet, and that must not be taken for debris."""
     return {
         row.image_hash
-        for path in _journals(layout)
-        for row in read_rows(path)
+        for row in journalled_rows(layout)
         if row.status == STATUS_OK and row.image_hash
     }
 

@@ -43,6 +43,7 @@ from workbench.leases import clear_stale_leases
 from workbench.panel import Panel
 from workbench.store import ImageStore
 from workbench.sweep import Cell, Plan, Sweep, plan
+from workbench.tombstones import ErasedFaces
 
 # The journal moves into a catalogue part this often (one part per second, not per image).
 FLUSH_SECONDS = 1.0
@@ -78,6 +79,9 @@ class Progress:
     images_done: int = 0
     skipped_budget: int = 0
     stored_elsewhere: int = 0  # cells another process (or sweep) stored meanwhile
+    # Cells of a face erased while the sweep ran: not sent, or their result not kept.
+    erased_before_sending: int = 0
+    erased_after_sending: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -92,7 +96,12 @@ class Progress:
     @property
     def eta_s(self) -> float | None:
         finished = (
-            self.requests_done + self.requests_failed + self.skipped_budget + self.stored_elsewhere
+            self.requests_done
+            + self.requests_failed
+            + self.skipped_budget
+            + self.stored_elsewhere
+            + self.erased_before_sending
+            + self.erased_after_sending
         )
         if not finished:
             return None
@@ -122,11 +131,19 @@ class SweepSummary:
     stopped: str | None = None
     stop_reason: str | None = None
     stored_elsewhere: int = 0
+    # Cells of faces erased during the run (tombstones): dropped before sending, or sent and
+    # their result not kept.
+    erased_before_sending: int = 0
+    erased_after_sending: int = 0
 
     @property
     def not_tried(self) -> int:
         return (
-            self.planned_requests - self.skipped_stored - self.requests_sent - self.stored_elsewhere
+            self.planned_requests
+            - self.skipped_stored
+            - self.requests_sent
+            - self.stored_elsewhere
+            - self.erased_before_sending
         )
 
     @property
@@ -188,12 +205,15 @@ class SweepRun:
         spec_toml: str | None = None,
         backend: str = SIMULATOR_BACKEND,
         breaker_failures: int = BREAKER_FAILURES,
+        planned_ns: int | None = None,
     ):
         self.plan = plan
         self.pending = pending
         self.faces = faces
         self.store = store
         self.layout = store.layout
+        # Faces erased after planning (their tombstones) are dropped before sending and storing.
+        self.erased = ErasedFaces(self.layout, since_ns=planned_ns)
         self.catalogue = catalogue
         self.concurrency = concurrency
         self.max_images = max_images
@@ -232,6 +252,7 @@ class SweepRun:
         First brings the catalogue up to date: older schema versions are migrated, and journals
         of sweeps that were killed are folded in (their results count as stored).
         """
+        planned_ns = time.time_ns()  # before the panel is read: an erase after this wins
         panel = Panel(layout)
         the_plan = plan(sweep, panel.faces(), backend=backend)
         catalogue = Catalogue(layout.catalogue)
@@ -256,6 +277,7 @@ class SweepRun:
             sweep_id=sweep_id,
             spec_toml=sweep.to_toml(),
             backend=backend,
+            planned_ns=planned_ns,
         )
         run.parts_seen = parts_seen
         return run
@@ -394,6 +416,8 @@ class SweepRun:
             stopped=self._stopped,
             stop_reason=self._stop_reason,
             stored_elsewhere=self.progress.stored_elsewhere,
+            erased_before_sending=self.progress.erased_before_sending,
+            erased_after_sending=self.progress.erased_after_sending,
         )
 
     async def _worker(self, client: Generates, cells: _Cells) -> None:
@@ -412,6 +436,12 @@ class SweepRun:
                 self.progress.stored_elsewhere += 1
                 self._notify()
                 return
+        if self.erased.erased(cell.face_hash):  # one listing of a tiny folder: no thread hop
+            if cell.dedupable:
+                await self._in_thread(inflight.release, [cell.key])
+            self.progress.erased_before_sending += 1
+            self._notify()
+            return
         # Check and reserve with no await between: concurrent workers never overspend.
         if self.max_images is not None and self._reserved + cell.images > self.max_images:
             if cell.dedupable:
@@ -465,6 +495,23 @@ class SweepRun:
     # Run in the I/O pool: store, journal, count.
 
     def _record_success(self, cell: Cell, generation: Generation) -> None:
+        # From the tombstone check until the rows are journalled, an erase waits (and after
+        # its tombstone, this face's result is dropped: not stored, not logged).
+        with self.erased.storing():
+            if self._drop_if_erased(cell):
+                return
+            self._store_success(cell, generation)
+
+    def _drop_if_erased(self, cell: Cell) -> bool:
+        if not self.erased.erased(cell.face_hash):
+            return False
+        if cell.dedupable:
+            self._inflight.release([cell.key])
+        with self._count_lock:
+            self.progress.erased_after_sending += 1
+        return True
+
+    def _store_success(self, cell: Cell, generation: Generation) -> None:
         now = datetime.now(UTC)
         seed_used = generation.seed if generation.seed != SEED_RANDOM else None
         rows = []
@@ -489,6 +536,11 @@ class SweepRun:
             self.progress.images_done += len(rows)
 
     def _record_failure(self, cell: Cell, exc: ApiError) -> None:
+        with self.erased.storing():  # a failed row names the face too
+            if not self._drop_if_erased(cell):
+                self._log_failure(cell, exc)
+
+    def _log_failure(self, cell: Cell, exc: ApiError) -> None:
         row = replace(
             self._base_row(cell, datetime.now(UTC), exc.attempts, exc.latency_ms),
             status=STATUS_FAILED,

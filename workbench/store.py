@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -58,7 +59,11 @@ class ImageStore:
         digest = hashlib.sha256(data).hexdigest()
         shard = digest[:2]
         path = self.root / shard / f"{digest}.jpg"
-        if not path.exists():
+        try:
+            # Already there (the same request again): its age restarts now, so a clean-up of
+            # old unlogged images never takes it for a killed run's debris.
+            os.utime(path)
+        except FileNotFoundError:
             try:
                 _write_atomic(path, data, mkdir=shard not in self._shards)
             except FileNotFoundError:  # the shard folder was removed meanwhile (an erase)

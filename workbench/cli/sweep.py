@@ -127,6 +127,12 @@ def print_summary(summary: SweepSummary) -> None:
             f"  {summary.stored_elsewhere} cells were stored meanwhile by another sweep "
             "into this data folder: not bought twice"
         )
+    erased = summary.erased_before_sending + summary.erased_after_sending
+    if erased:
+        click.echo(
+            f"  {erased} cells of a face erased during the sweep were dropped "
+            f"({summary.erased_after_sending} results received and not kept)"
+        )
     click.echo(
         f"  sent {summary.requests_sent} requests ({summary.skipped_stored} already stored); "
         f"stored {summary.images_stored} images in {_duration(summary.elapsed_s)} "
