@@ -21,6 +21,7 @@ from workbench.catalogue import (
     SCHEMA_VERSION,
     STATUS_FAILED,
     Catalogue,
+    CatalogueRow,
     rows_to_table,
 )
 from workbench.errors import CatalogueError
@@ -187,6 +188,40 @@ def test_the_schema_is_documented_and_matches_the_row_record():
         assert f"| `{field.name}` | {field.type} |" in text, field.name
     assert sorted(ROW_FIELDS) == sorted(COLUMNS)
     assert not any("api" in name.lower() for name in COLUMNS)
+
+
+def test_every_field_lands_in_its_own_column_with_its_value(catalogue):
+    # Names alone would pass if two same-typed fields were swapped on the way to Parquet (say
+    # image_hash and image_path, or seed and seed_used): every field gets a distinct value.
+    from datetime import UTC, datetime
+
+    row = CatalogueRow(
+        sweep_id="sweep-x",
+        request_key="key-x",
+        created_at=datetime(2026, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+        backend="http://api.example",
+        prompt="prompt-x",
+        seed=11,
+        sample_number=3,
+        identity_scale=0.25,
+        width=640,
+        height=896,
+        face_id="face-x",
+        face_hash="facehash-x",
+        status="ok",
+        attempts=4,
+        latency_ms=123.5,
+        seed_used=12,
+        sample_index=2,
+        image_hash="imagehash-x",
+        image_path="images/im/path-x.jpg",
+        error_class="error-class-x",
+        error="error-x",
+        cost=0.75,
+    )
+    catalogue.append([row])
+    (back,) = catalogue.table().to_pylist()
+    assert back == {name: getattr(row, name) for name in COLUMNS}
 
 
 APPENDER = """

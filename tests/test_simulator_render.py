@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import subprocess
 import sys
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -112,18 +112,48 @@ def test_same_request_gives_identical_bytes_in_another_process(hopper_jpeg):
     assert there == here
 
 
-def test_concurrent_renders_match_sequential_ones(sample_faces):
-    # The simulator renders in a thread pool; shared caches must not leak between requests.
-    jobs = [
-        (face, prompt, seed, sample)
-        for face in sample_faces.values()
-        for prompt in ("studio portrait", "outdoor, vintage")
-        for seed in (31, 32)
-        for sample in (0, 1)
-    ]
+RENDER_JOBS = """
+import hashlib, json, sys
+from concurrent.futures import ThreadPoolExecutor
+from workbench.contract import PortraitParams
+from workbench.simulator.render import render_portrait
+faces = [open(path, "rb").read() for path in sys.argv[2:]]
+jobs = [(face, prompt, seed, sample) for face in faces
+        for prompt in ("studio portrait", "outdoor, vintage") for seed in (31, 32)
+        for sample in (0, 1)]
+def one(job):
+    face, prompt, seed, sample = job
+    params = PortraitParams(prompt=prompt, seed=seed, width=512, height=512)
+    return hashlib.sha256(render_portrait(face, params, sample)).hexdigest()
+if sys.argv[1] == "together":
     with ThreadPoolExecutor(max_workers=4) as pool:
-        together = list(pool.map(lambda job: render(job[0], job[1], job[2], sample=job[3]), jobs))
-    assert together == [render(face, prompt, seed, sample=i) for face, prompt, seed, i in jobs]
+        print(json.dumps(list(pool.map(one, jobs))))
+else:
+    print(json.dumps([one(job) for job in jobs]))
+"""
+
+
+def test_concurrent_renders_match_sequential_ones(sample_faces, tmp_path):
+    # The simulator renders in a thread pool; shared caches must not leak between requests.
+    # Each side starts cold in its own process: in one process the second pass would only
+    # read back what the first one cached.
+    paths = []
+    for name, face in sample_faces.items():
+        paths.append(tmp_path / f"{name}.jpg")
+        paths[-1].write_bytes(face)
+
+    def hashes(mode: str) -> list[str]:
+        result = subprocess.run(
+            [sys.executable, "-c", RENDER_JOBS, mode, *map(str, paths)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return json.loads(result.stdout)
+
+    together, one_by_one = hashes("together"), hashes("one by one")
+    assert len(together) == 16 and len(set(together)) == 16
+    assert together == one_by_one
 
 
 def test_samples_are_distinct_variations_of_one_style(hopper_jpeg):
@@ -249,7 +279,23 @@ def test_identity_scale_controls_how_much_of_the_person_is_kept(sample_faces, id
 
 def test_stability_is_deterministic_and_spread_over_seeds():
     values = [stability("studio portrait, soft light", seed) for seed in range(1, 301)]
-    assert values == [stability("studio portrait, soft light", seed) for seed in range(1, 301)]
+    # Asked twice in one process, lru_cache would answer the second time from the first: the
+    # uncached function, and another process with other hash randomisation, must agree.
+    assert values == [
+        stability.__wrapped__("studio portrait, soft light", seed) for seed in range(1, 301)
+    ]
+    script = (
+        "import json; from workbench.simulator import stability; "
+        "print(json.dumps([stability('studio portrait, soft light', s) for s in range(1, 301)]))"
+    )
+    there = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONHASHSEED": "4321"},
+    ).stdout
+    assert json.loads(there) == values
     assert all(0.0 <= v <= 1.0 for v in values)
     assert min(values) < 0.05 and max(values) > 0.95
     assert np.std(values) > 0.2
