@@ -249,7 +249,7 @@ def test_the_cap_still_allows_exactly_max_seeds():
     [
         ('prompts = ["a"]\nseeds = true\n', "seeds (line 2): true is not a value here"),
         ('prompts = ["a"]\nseeds = [1, false]\n', "seeds (line 2): false is not a value here"),
-        ('prompts = ["a"]\nseeds = 1\nfaces = []\n', "faces (line 3)"),
+        ('prompts = ["a"]\nseeds = 1\nfaces = []\n', "faces (line 3): an empty list names no"),
         ('prompts = ["a"]\nseeds = 1\nprice_per_image = inf\n', "price_per_image (line 3)"),
         ('prompts = ["a"]\nseeds = 1\nprice_per_image = nan\n', "price_per_image (line 3)"),
     ],

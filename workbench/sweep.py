@@ -82,7 +82,7 @@ class Sweep(BaseModel):
     )
     sample_number: int = Field(1, ge=1, le=SAMPLES_MAX, description="Images per request.")
     faces: list[str] | Literal["all"] = Field(
-        "all", min_length=1, description='Face ids (at least one), or "all".'
+        "all", description='Face ids (at least one), or "all".'
     )
     concurrency: int = Field(8, ge=1, le=256, description="Requests in flight at once.")
     max_images: int | None = Field(
@@ -102,6 +102,14 @@ class Sweep(BaseModel):
         # TOML users write `seeds = "1-50"` or `sizes = "3:4"` as often as a list.
         if isinstance(value, str | int | float) and value != "all":
             return [value]
+        return value
+
+    @field_validator("faces")
+    @classmethod
+    def _faces_named(cls, value: list[str] | str) -> list[str] | str:
+        # `faces = []` must not read as "the panel is empty".
+        if isinstance(value, list) and not value:
+            raise ValueError('an empty list names no face; list face ids, or write "all"')
         return value
 
     @field_validator("prompts")
