@@ -116,3 +116,107 @@ def test_cost_by_sweep_counts_images_failures_and_cost_per_run():
     assert list(table["images"]) == [1, 1]
     assert list(table["failed"]) == [1, 0]
     assert list(table["cost"]) == pytest.approx([0.02, 0.1])
+
+
+# --- Score tables ---------------------------------------------------------------------------
+
+
+def board_rows(values: dict[tuple[str, int, float], float]) -> pd.DataFrame:
+    """A leaderboard-shaped frame: one candidate per (prompt, seed, identity scale)."""
+    return pd.DataFrame(
+        [
+            {
+                "prompt": prompt,
+                "seed": seed,
+                "identity_scale": scale,
+                "width": 768,
+                "height": 1024,
+                "worst_face_consistency": value,
+                "consistency": value + 0.05,
+                "ci_low": value,
+                "ci_high": value + 0.1,
+                "uncertain": False,
+            }
+            for (prompt, seed, scale), value in values.items()
+        ]
+    )
+
+
+def test_heatmap_tables_put_prompts_down_and_seeds_across_per_scale():
+    board = board_rows(
+        {
+            ("studio", 1, 0.6): 0.7,
+            ("studio", 2, 0.6): 0.8,
+            ("noir", 1, 0.6): 0.5,
+            ("studio", 1, 0.9): 0.9,
+        }
+    )
+    tables = analysis.heatmap_tables(board)
+    assert set(tables) == {(0.6, 768, 1024), (0.9, 768, 1024)}
+    low = tables[(0.6, 768, 1024)]
+    assert list(low.columns) == [1, 2]
+    assert low.loc["studio", 2] == pytest.approx(0.8)
+    assert pd.isna(low.loc["noir", 2])  # never tried: shown as a gap, not a zero
+    assert tables[(0.9, 768, 1024)].loc["studio", 1] == pytest.approx(0.9)
+
+
+def test_identity_by_scale_counts_a_lost_face_as_zero_and_skips_unscored_images():
+    images = pd.DataFrame(
+        {
+            "identity_scale": [0.6, 0.6, 0.9, 0.9],
+            "face_id": ["ann", "bob", "ann", "bob"],
+            "identity": [0.7, None, 0.9, None],
+            "face_found": pd.array([True, False, True, pd.NA], dtype="boolean"),
+        }
+    )
+    table = analysis.identity_by_scale(images)
+    assert list(table["identity"]) == pytest.approx([0.7, 0.0, 0.9])
+    assert list(table["face_found"]) == [True, False, True]
+
+
+def test_candidate_label_is_short_and_names_the_whole_candidate():
+    label = analysis.candidate_label(
+        {
+            "prompt": "a very long prompt about a studio headshot with soft window light",
+            "seed": 42,
+            "identity_scale": 0.8,
+            "width": 768,
+            "height": 1024,
+        }
+    )
+    assert label.startswith("a very long prompt")
+    assert "…" in label and "seed 42" in label and "id 0.8" in label and "768x1024" in label
+
+
+def test_drift_table_has_a_row_per_template_and_face_with_what_moved_most():
+    from workbench.templates import DriftReport, FaceDrift, TemplateDrift
+
+    report = DriftReport(
+        templates=[
+            TemplateDrift(
+                "navy",
+                [
+                    FaceDrift(
+                        "ann",
+                        "drifted",
+                        style_similarity=0.7,
+                        identity_before=0.8,
+                        identity_after=0.75,
+                        per_dimension={"backdrop_colour": 0.4, "grain": 0.95},
+                    ),
+                    FaceDrift("bob", "failed", reason="server error"),
+                ],
+            )
+        ],
+        style_threshold=0.1,
+        identity_threshold=0.1,
+        sweep_id="drift-check-1",
+        summary=None,
+    )
+    table = analysis.drift_table(report)
+    assert list(table.columns) == analysis.DRIFT_COLUMNS
+    ann, bob = table.to_dict("records")
+    assert ann["status"] == "drifted" and ann["style_drift"] == pytest.approx(0.3)
+    assert ann["identity_change"] == pytest.approx(-0.05)
+    assert ann["most_changed"] == "backdrop_colour"
+    assert bob["status"] == "failed" and bob["reason"] == "server error"

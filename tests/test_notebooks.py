@@ -18,15 +18,27 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from workbench.layout import DataLayout
+from workbench.panel import Panel
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 OUTPUT = ROOT / "test-output" / "notebooks"
 NOTEBOOK_NAMES = sorted(path.name for path in NOTEBOOKS.glob("*.ipynb"))
 # The kernel the notebooks ask for; `make lab` registers it for the venv's Python.
 KERNEL = "headshot-workbench"
-# Per notebook, on a loaded two-core CI machine: each runs in tens of seconds on its own.
-NOTEBOOK_SECONDS = 240
-CELL_SECONDS = 180
+# Time limits per notebook and per cell. Alone on two cores each notebook runs in tens of
+# seconds; the limits leave room for a machine busy with other work (scoring is CPU-bound).
+NOTEBOOK_SECONDS = 480
+CELL_SECONDS = 300
+
+
+def test_the_three_companion_notebooks_are_there():
+    assert NOTEBOOK_NAMES == [
+        "01_style_hunt.ipynb",
+        "02_catalogue_analysis.ipynb",
+        "03_templates.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("name", NOTEBOOK_NAMES)
@@ -139,12 +151,30 @@ def test_catalogue_analysis_seeds_an_empty_catalogue_and_draws_its_figures(data_
 
 @pytest.mark.e2e
 @pytest.mark.timeout(NOTEBOOK_SECONDS)
+def test_templates_are_saved_exported_and_checked_for_drift(data_root):
+    notebook, seconds = execute("03_templates.ipynb", data_root)
+    text = text_of(notebook)
+    library = json.loads((data_root / "templates.json").read_text())
+    assert len(library["templates"]) >= 2
+    exported = (data_root / "exports" / "templates.json").read_text()
+    assert "request_keys" not in exported and "image_hashes" not in exported
+    assert not [face.id for face in Panel(DataLayout(data_root)).faces() if face.id in exported]
+    # the same simulator: nothing drifted; an updated model: the check caught it
+    assert "drifted: none" in text
+    assert "drifted: ['" in text
+    print(f"03_templates.ipynb executed in {seconds:.1f} s")
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(NOTEBOOK_SECONDS)
 def test_style_hunt_runs_its_sweep_from_the_widgets_defaults(data_root):
     notebook, seconds = execute("01_style_hunt.ipynb", data_root)
     text = text_of(notebook)
-    # 2 prompts x seeds 1-3 x the 4 most varied faces, all new to this catalogue
+    # 2 prompts x seeds 1-2 x the 4 most varied faces, all new to this catalogue
     assert "images stored" in text and "0 requests already stored" in text
     state = notebook.metadata.widgets["application/vnd.jupyter.widget-state+json"]["state"]
     bars = [w["state"] for w in state.values() if w["model_name"] == "IntProgressModel"]
-    assert bars and bars[0]["max"] == 24 and bars[0]["value"] >= 20
+    assert bars and bars[0]["max"] == 16 and bars[0]["value"] >= 12
+    assert len(figures_of(notebook)) >= 2  # a grid page per prompt
+    assert "scored" in text and "consistency" in text  # the top candidates' table
     print(f"01_style_hunt.ipynb executed in {seconds:.1f} s")

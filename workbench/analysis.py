@@ -1,6 +1,8 @@
-"""Catalogue analysis as tables: how requests went over time (failures, latency) and what has been
-spent. Pure pandas over the catalogue's rows (`Catalogue.runs()`), so the notebooks, the app and
-tests read the same numbers; `workbench.figures` draws them.
+"""Catalogue analysis as tables: how requests went over time (failures, latency), what has been
+spent, and how the scores spread (identity against identityScale, worst-face consistency per
+prompt and seed, consistency per panel group). Pandas over the catalogue's rows and the scoring
+board's tables, so the notebooks, the app and tests read the same numbers; `workbench.figures`
+draws them.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import pandas as pd
 
 from workbench.catalogue import STATUS_FAILED, STATUS_OK
+from workbench.scoring.candidates import Candidate, ScoredImages, candidate_score
+from workbench.templates import DriftReport
 
 # Time bins tried for `requests_over_time`, finest first: the first giving at most MAX_BINS bins.
 TIME_BINS = ("1s", "5s", "10s", "30s", "1min", "5min", "15min", "1h", "6h", "1D", "7D")
@@ -95,3 +99,107 @@ def cost_by_sweep(runs: pd.DataFrame) -> pd.DataFrame:
         cost=("cost", "sum"),
     )
     return table.sort_values("started", kind="stable").reset_index(drop=True)
+
+
+# --- Scores ---------------------------------------------------------------------------------
+# These read the scoring board's tables: `ScoredImages.images` (one row per generated image with
+# its identity score) and the `leaderboard` (one row per candidate).
+
+PROMPT_CHARS = 32
+IDENTITY_COLUMNS = ["identity_scale", "face_id", "identity", "face_found"]
+
+
+def candidate_label(candidate: pd.Series | dict, prompt_chars: int = PROMPT_CHARS) -> str:
+    """A short name for a candidate (a leaderboard row): prompt, seed, identity scale, size."""
+    prompt = str(candidate["prompt"])
+    if len(prompt) > prompt_chars:
+        prompt = prompt[: prompt_chars - 1].rstrip() + "…"
+    return (
+        f"{prompt} · seed {int(candidate['seed'])} · id {float(candidate['identity_scale']):g}"
+        f" · {int(candidate['width'])}x{int(candidate['height'])}"
+    )
+
+
+def identity_by_scale(images: pd.DataFrame) -> pd.DataFrame:
+    """Identity score of every scored image against the identityScale it was asked with. An
+    output in which no face was found scores 0 (the person was lost); unscored images are left
+    out."""
+    if images.empty or "face_found" not in images:
+        return pd.DataFrame(columns=IDENTITY_COLUMNS)
+    scored = images[images["face_found"].notna()]
+    found = scored["face_found"].astype(bool)
+    identity = scored["identity"].where(found, 0.0).astype(float)
+    table = scored.assign(identity=identity, face_found=found)[IDENTITY_COLUMNS]
+    return table.sort_values(["identity_scale", "face_id"], kind="stable").reset_index(drop=True)
+
+
+def heatmap_tables(
+    board: pd.DataFrame, value: str = "worst_face_consistency"
+) -> dict[tuple[float, int, int], pd.DataFrame]:
+    """`value` as prompt (rows) x seed (columns) tables, one per identity scale and size, from
+    the leaderboard. A candidate not scored (every cell failed) is NaN."""
+    tables = {}
+    for (scale, width, height), rows in board.groupby(
+        ["identity_scale", "width", "height"], sort=True
+    ):
+        tables[(float(scale), int(width), int(height))] = rows.pivot_table(
+            index="prompt", columns="seed", values=value, aggfunc="mean", dropna=False
+        )
+    return tables
+
+
+GROUP_COLUMNS = ["candidate", "attribute", "group", "faces", "consistency", "identity"]
+
+
+def consistency_by_group(
+    scored: ScoredImages, board: pd.DataFrame, attributes: tuple[str, ...] | None = None
+) -> pd.DataFrame:
+    """For each candidate of `board` (e.g. the leaderboard's top rows): consistency and identity
+    per panel group (Monk skin-tone group, age band, ...), long form, one row per candidate and
+    group; `attributes` keeps only those."""
+    frames = []
+    for _, row in board.iterrows():
+        score = candidate_score(scored, Candidate.from_row(row))
+        groups = score.per_group
+        if attributes is not None:
+            groups = groups[groups["attribute"].isin(attributes)]
+        frames.append(groups.assign(candidate=candidate_label(row)))
+    if not frames:
+        return pd.DataFrame(columns=GROUP_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[GROUP_COLUMNS]
+
+
+DRIFT_COLUMNS = [
+    "template",
+    "face_id",
+    "status",
+    "style_drift",
+    "identity_change",
+    "most_changed",
+    "reason",
+]
+
+
+def drift_table(report: DriftReport) -> pd.DataFrame:
+    """A drift check as a table: one row per template and face, with how far its style moved
+    (0 = the same images), the change in identity, and the style dimension that moved most."""
+    rows = []
+    for template in report.templates:
+        for face in template.faces:
+            most_changed = (
+                min(face.per_dimension.items(), key=lambda item: item[1])[0]
+                if face.per_dimension
+                else ""
+            )
+            rows.append(
+                {
+                    "template": template.name,
+                    "face_id": face.face_id,
+                    "status": face.status,
+                    "style_drift": face.style_drift,
+                    "identity_change": face.identity_change,
+                    "most_changed": most_changed,
+                    "reason": face.reason,
+                }
+            )
+    return pd.DataFrame(rows, columns=DRIFT_COLUMNS)

@@ -31,6 +31,7 @@ from workbench.sweep import Sweep
 
 if TYPE_CHECKING:
     from workbench.scoring.runner import ScoreSummary
+    from workbench.templates import DriftReport
 
 # The repository's own data folder: the demo panel and example sweeps ship there.
 REPO_DATA = Path(__file__).resolve().parents[1] / "data"
@@ -43,11 +44,12 @@ DEMO_SIMULATOR = SimulatorConfig(
 )
 DEMO_RETRY = RetryPolicy(attempts=4, timeout=30.0, wait_initial=0.1, wait_max=1.0)
 DEMO_TIMEOUT_S = 10.0
-# The small demo seeds an empty catalogue in seconds (2 prompts x 3 seeds x 2 scales x 6 faces =
-# 72 images) yet has what the analysis needs: several faces per candidate for a confidence
-# interval, two identity scales, faces from several skin-tone and age groups.
+# The small demo seeds an empty catalogue in seconds (2 prompts x 2 seeds x 2 scales x 6 faces =
+# 48 images; scoring them takes longer than making them) yet has what the analysis needs: several
+# faces per candidate for a confidence interval, two identity scales, faces from several
+# skin-tone and age groups.
 SMALL_DEMO_PROMPTS = 2
-SMALL_DEMO_SEEDS = "1-3"
+SMALL_DEMO_SEEDS = "1-2"
 SMALL_DEMO_FACES = 6
 # The provider publishes no price; the small demo uses this one so that cost figures have
 # something to show. It is written on every row it makes, like any sweep's price.
@@ -213,3 +215,18 @@ def run_demo(
         layout, on_progress=lambda done, total: report(DemoProgress("score", done, total))
     )
     return DemoResult(note, summary, scoring, leaderboard(layout, top=top))
+
+
+async def check_drift_on_simulator(
+    layout: DataLayout, *, model_version: int = 1, **options
+) -> DriftReport:
+    """The templates' drift check (`workbench.templates.check_drift`) against a fresh embedded
+    simulator. `model_version` above 1 renders other styles for the same request, as a silent
+    model update at the provider would: the check should catch it."""
+    from workbench.templates import check_drift  # the scoring stack loads lazily
+
+    config = SimulatorConfig(model_version=model_version)
+    with quiet_retries(), SimulatorServer(config) as server:
+        backend = Backend(url=server.url, api_key=server.api_key, kind="simulator")
+        async with backend.client(retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S) as client:
+            return await check_drift(layout, client, backend=backend.identity, **options)

@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
+import pandas as pd
 from IPython.display import display
 
 from workbench.backend import open_backend
@@ -22,6 +23,8 @@ from workbench.hunt.schedule import face_order
 from workbench.layout import DataLayout
 from workbench.panel import Panel
 from workbench.run import Progress, SweepSummary, run_sweep
+from workbench.scoring.leaderboard import leaderboard
+from workbench.scoring.runner import ScoreSummary, score_catalogue
 from workbench.sweep import Sweep
 
 SEED_SLIDER_MAX = 1000
@@ -30,6 +33,21 @@ DEFAULT_BUDGET = 200
 EXTRA_SIZES = ("1024x1024", "1024x1536")
 # Grid thumbnails in a notebook: small enough that the notebook file stays light.
 NOTEBOOK_THUMB = 160
+TOP_CANDIDATES = 5
+TOP_COLUMNS = [
+    "prompt",
+    "seed",
+    "identity_scale",
+    "faces",
+    "consistency",
+    "ci_low",
+    "ci_high",
+    "worst_face",
+    "worst_face_consistency",
+    "identity",
+    "uncertain",
+    "explanation",
+]
 _WIDE = widgets.Layout(width="640px")
 _LABEL = {"description_width": "110px"}
 
@@ -162,7 +180,7 @@ class SweepForm:
                 self.status.value = f"running on {backend.label}"
                 async with backend.client(max_concurrency=sweep.concurrency) as client:
                     summary = await run_sweep(
-                        sweep, self.layout, client, backend=backend.kind, on_progress=self._show
+                        sweep, self.layout, client, backend=backend.identity, on_progress=self._show
                     )
         finally:
             self.button.disabled = False
@@ -185,10 +203,36 @@ class SweepForm:
         )
         return render_grids(self.layout, query, GridStyle(thumb=thumb))
 
+    def score(self) -> ScoreSummary:
+        """Score the images not scored yet (this run's, and any other new ones)."""
+        return score_catalogue(self.layout)
+
+    def top_candidates(self, top: int = TOP_CANDIDATES) -> pd.DataFrame:
+        """The last run's sweep's candidates on the leaderboard, best first, scored over the
+        sweep's faces only (so a sweep on four faces is judged on those four)."""
+        sweep = self.last_sweep or self.sweep()
+        board = leaderboard(self.layout, faces=sweep.faces)
+        sizes = set(sweep.size_values())
+        mine = (
+            board["prompt"].isin(sweep.prompts)
+            & board["seed"].isin(sweep.seed_values())
+            & board["identity_scale"].round(4).isin([round(s, 4) for s in sweep.identity_scales])
+            & pd.Series(
+                [(w, h) in sizes for w, h in zip(board["width"], board["height"], strict=True)],
+                index=board.index,
+                dtype=bool,
+            )
+        )
+        return board[mine].head(top)[TOP_COLUMNS].reset_index(drop=True)
+
     def show_results(self, summary: SweepSummary) -> None:
-        """What the Run button shows under the form after a run: the grid pages."""
+        """What the Run button shows under the form after a run: the grid pages, then the
+        scores and the top candidates."""
         for grid in self.grids():
             display(grid.image)
+        scoring = self.score()
+        display(f"scored {scoring.scored} new images")
+        display(self.top_candidates())
 
     def on_finished(self, callback: Callable[[SweepSummary], None]) -> None:
         """Call `callback(summary)` inside `results` after each run the button starts."""

@@ -28,6 +28,7 @@ from workbench.templates.library import (
     template_from_catalogue,
     template_from_leaderboard,
     template_from_request_key,
+    templates_from_leaderboard,
     write_schema,
 )
 
@@ -58,5 +59,6 @@ __all__ = [
     "template_from_catalogue",
     "template_from_leaderboard",
     "template_from_request_key",
+    "templates_from_leaderboard",
     "write_schema",
 ]
