@@ -7,7 +7,6 @@ import hashlib
 import json
 from datetime import UTC, datetime
 
-import pandas as pd
 import pytest
 
 from workbench.catalogue import STATUS_OK, Catalogue, CatalogueRow
@@ -21,7 +20,6 @@ from workbench.templates import (
     json_schema,
     template_from_catalogue,
     template_from_request_key,
-    templates_from_leaderboard,
 )
 from workbench.templates.library import MAX_FILE_BYTES, SCHEMA_DOC
 
@@ -97,39 +95,6 @@ def test_save_from_a_request_key(layout):
     assert "request key k-ann" in saved.provenance.source
     with pytest.raises(TemplateError, match="not in the catalogue"):
         template_from_request_key(layout, "nope", name="x")
-
-
-def test_templates_from_leaderboard_rows_keep_rank_scores_and_evidence(layout):
-    logged_rows(layout)
-    board = pd.DataFrame(
-        [
-            {
-                "prompt": PROMPT,
-                "seed": 42,
-                "identity_scale": 0.8,
-                "width": 768,
-                "height": 1024,
-                "faces": 2,
-                "consistency": 0.91,
-                "worst_face_consistency": 0.85,
-                "worst_face": "bob",
-                "identity": 0.8,
-                "rating": float("nan"),  # nobody rated it
-                "ratings": 0,
-            }
-        ],
-        index=[1],  # second on the leaderboard
-    )
-    (made,) = templates_from_leaderboard(layout, board, category="notebook", saved_by="kim")
-    assert made.name == "corporate-portrait-navy-suit-42-id80-768x1024"
-    assert (made.prompt, made.seed, made.identity_scale) == (PROMPT, 42, 0.8)
-    assert made.category == "notebook" and made.status == "candidate"
-    assert made.scores.consistency == 0.91 and made.scores.worst_face == "bob"
-    assert made.scores.rating is None and made.scores.faces == 2
-    assert made.provenance.source == "leaderboard rank 2"
-    assert len(made.provenance.request_keys) == 2  # one request per face, from the catalogue
-    TemplateLibrary(layout).save(made)
-    assert TemplateLibrary(layout).get(made.name).scores.consistency == 0.91
 
 
 def test_names_are_unique_slugs(layout):

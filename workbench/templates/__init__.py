@@ -28,7 +28,6 @@ from workbench.templates.library import (
     template_from_catalogue,
     template_from_leaderboard,
     template_from_request_key,
-    templates_from_leaderboard,
     write_schema,
 )
 
@@ -59,6 +58,5 @@ __all__ = [
     "template_from_catalogue",
     "template_from_leaderboard",
     "template_from_request_key",
-    "templates_from_leaderboard",
     "write_schema",
 ]

@@ -662,59 +662,6 @@ def template_from_catalogue(
         raise TemplateError(_describe(exc, {})) from None
 
 
-def templates_from_leaderboard(
-    layout: DataLayout,
-    rows: Any,
-    *,
-    category: str = "general",
-    saved_by: str | None = None,
-) -> list[Template]:
-    """Candidate templates from leaderboard rows (a DataFrame from
-    `workbench.scoring.leaderboard`, its index the 0-based rank): each row's fields, its scores
-    when saved, its evidence from the catalogue, and a name from its prompt's first words, seed,
-    identity scale and size (`corporate-portrait-navy-suit-3-id80-768x1024`)."""
-    templates = []
-    for rank, row in rows.iterrows():
-        prompt, seed = str(row["prompt"]), int(row["seed"])
-        scale, width, height = float(row["identity_scale"]), int(row["width"]), int(row["height"])
-        scores = TemplateScores(
-            consistency=_number(row.get("consistency")),
-            worst_face_consistency=_number(row.get("worst_face_consistency")),
-            worst_face=row.get("worst_face") if isinstance(row.get("worst_face"), str) else None,
-            identity=_number(row.get("identity")),
-            rating=_number(row.get("rating")),
-            ratings=int(_number(row.get("ratings")) or 0),
-            faces=int(_number(row.get("faces")) or 0),
-        )
-        templates.append(
-            template_from_catalogue(
-                layout,
-                name=slugify(
-                    f"{' '.join(prompt.split()[:4])} {seed} id{round(scale * 100)} {width}x{height}"
-                ),
-                prompt=prompt,
-                seed=seed,
-                identity_scale=scale,
-                width=width,
-                height=height,
-                category=category,
-                saved_by=saved_by,
-                source=f"leaderboard rank {int(rank) + 1}",
-                scores=scores,
-            )
-        )
-    return templates
-
-
-def _number(value: Any) -> float | None:
-    """A leaderboard cell as a float; None for a missing one (NaN, None, pandas NA)."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return None if number != number else number
-
-
 def template_from_request_key(layout: DataLayout, key: str, **fields: Any) -> Template:
     """A template from one catalogue request (its prompt, seed, scale and size)."""
     rows = Catalogue(layout.catalogue).query(
