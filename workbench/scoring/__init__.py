@@ -2,6 +2,7 @@
 people (style). Pure functions over images; the stores, candidate scores and the leaderboard
 build on them."""
 
+from workbench.scoring.batch import ImageScores, describe_many, score_image, score_images
 from workbench.scoring.identity import (
     IDENTITY_SCORER,
     IDENTITY_VERSION,
@@ -28,12 +29,16 @@ __all__ = [
     "STYLE_SCORER",
     "STYLE_VERSION",
     "ImageInput",
+    "ImageScores",
     "StyleComparison",
     "StyleDescriptor",
     "compare_styles",
+    "describe_many",
     "describe_style",
     "descriptor_similarity",
     "face_descriptor",
     "identity_similarity",
+    "score_image",
+    "score_images",
     "style_consistency",
 ]

@@ -10,9 +10,9 @@ from PIL import Image
 
 from workbench.face_models import DLIB_LOCK, face_detector, shape_predictor
 
-# dlib's HOG detector finds faces from about 80 px wide; searching a picture no larger than
-# this is fast and still finds the face of any head-and-shoulders portrait.
-_SEARCH_SIDE = 640
+# dlib's HOG detector finds faces from about 80 px wide. Searches in order, (long side of the
+# searched copy, upsampling), until one finds a face.
+_SEARCHES = ((448, 0), (800, 0), (800, 1))
 
 
 @dataclass(frozen=True)
@@ -36,33 +36,37 @@ class Face:
 
 
 def find_face(picture: Image.Image) -> Face | None:
-    """The largest frontal face in `picture` (RGB) with its 68 landmarks, or None."""
+    """The largest frontal face in `picture` (RGB) with its 68 landmarks, or None.
+
+    The detector's cost grows with the pixels it scans, so it looks at a small copy first (a
+    head-and-shoulders face is then still ~80 px or more) and only at larger ones, then at twice
+    the size, when that finds nothing (a wide shot, a full-length photo).
+    """
     import dlib
 
-    scale = min(1.0, _SEARCH_SIDE / max(picture.size))
-    small = picture
-    if scale < 1.0:
-        small = picture.resize(
-            (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-            Image.BILINEAR,
-        )
-    pixels = np.asarray(small)
     full = np.asarray(picture)
+    for side, upsample in _SEARCHES:
+        scale = min(1.0, side / max(picture.size))
+        small = picture
+        if scale < 1.0:
+            small = picture.resize(
+                (max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                Image.BILINEAR,
+            )
+        with DLIB_LOCK:
+            found = list(face_detector()(np.asarray(small), upsample))
+        if found:
+            break
+    else:
+        return None
+    best = max(found, key=lambda r: r.width() * r.height())
+    box = dlib.rectangle(
+        round(best.left() / scale),
+        round(best.top() / scale),
+        round(best.right() / scale),
+        round(best.bottom() / scale),
+    )
     with DLIB_LOCK:
-        detector = face_detector()
-        found = list(detector(pixels, 0))
-        if not found:
-            # Small faces (a full-length photo): look again at twice the size.
-            found = list(detector(pixels, 1))
-        if not found:
-            return None
-        best = max(found, key=lambda r: r.width() * r.height())
-        box = dlib.rectangle(
-            round(best.left() / scale),
-            round(best.top() / scale),
-            round(best.right() / scale),
-            round(best.bottom() / scale),
-        )
         shape = shape_predictor(68)(full, box)
     landmarks = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
     return Face(

@@ -4,10 +4,11 @@ dlib's 128-d ResNet face descriptor (offline, from `face-recognition-models`).""
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 
 from workbench.face_models import DLIB_LOCK, face_recognition_model
-from workbench.scoring.face import find_face
-from workbench.scoring.images import ImageInput, load_rgb
+from workbench.scoring.face import Face, find_face
+from workbench.scoring.images import SCORING_SIDE, ImageInput, load_rgb
 
 __all__ = [
     "IDENTITY_SCORER",
@@ -18,10 +19,10 @@ __all__ = [
 ]
 
 IDENTITY_SCORER = "dlib-resnet"
+# The size pictures are read at (the score runner imports it under this name).
+_MAX_SIDE = SCORING_SIDE
 IDENTITY_VERSION = 1
 
-# Pictures are searched at no more than this size: the descriptor works on a 150 px face chip.
-_MAX_SIDE = 1280
 # dlib calls two faces the same person below a Euclidean distance of 0.6; strangers sit around
 # 0.8-1.0. Similarity falls linearly from 1 at distance 0 to 0 at this distance.
 _ZERO_SIMILARITY_DISTANCE = 1.2
@@ -29,14 +30,14 @@ _ZERO_SIMILARITY_DISTANCE = 1.2
 
 def face_descriptor(image: ImageInput) -> np.ndarray | None:
     """dlib's 128-d descriptor of the largest face in `image`, or None when there is no face."""
-    picture = load_rgb(image, max_side=_MAX_SIDE)
+    picture = load_rgb(image, max_side=SCORING_SIDE)
     face = find_face(picture)
     if face is None:
         return None
     return descriptor_of(picture, face)
 
 
-def descriptor_of(picture, face) -> np.ndarray:
+def descriptor_of(picture: Image.Image, face: Face) -> np.ndarray:
     """The descriptor of an already found face (`find_face`) in `picture`."""
     with DLIB_LOCK:
         values = face_recognition_model().compute_face_descriptor(np.asarray(picture), face.shape)

@@ -13,6 +13,10 @@ from workbench.errors import InputError
 
 ImageInput = str | os.PathLike | bytes | Image.Image
 
+# Both scorers read pictures at no more than this size (long side), so one decode serves both:
+# larger outputs are decoded at a reduced DCT scale.
+SCORING_SIDE = 1024
+
 
 def load_rgb(image: ImageInput, *, max_side: int | None = None) -> Image.Image:
     """`image` as an RGB PIL image, upright (EXIF orientation applied), and no larger than

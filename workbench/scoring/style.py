@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
+from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2lab
-from skimage.filters import gaussian
 from skimage.restoration import estimate_sigma
 
 from workbench.errors import InputError
 from workbench.scoring.face import Face, find_face
-from workbench.scoring.images import ImageInput, load_rgb
+from workbench.scoring.images import SCORING_SIDE, ImageInput, load_rgb
 
 __all__ = [
     "STYLE_DIMENSIONS",
@@ -40,30 +40,50 @@ __all__ = [
 ]
 
 STYLE_SCORER = "style"
-STYLE_VERSION = 1
+# The size pictures are read at (the score runner imports it under this name).
+_GRAIN_SIDE = SCORING_SIDE
+STYLE_VERSION = 2
 
 # Each dimension: how many numbers describe it, and the difference in each number that counts
 # as "clearly different" (a similarity of 0.5). Units: CIELAB L*, a*, b* (L* 0..100), fractions
 # of the frame for framing, 8-bit levels for grain.
 _LAYOUT: dict[str, tuple[float, ...]] = {
-    # median L*, a*, b* of the backdrop; upper minus lower backdrop L*, a*, b* (gradient, sky)
-    "backdrop_colour": (8.0, 5.0, 5.0, 10.0, 6.0, 6.0),
-    # std of backdrop L*: overall, coarse band, fine band
-    "backdrop_texture": (4.0, 2.0, 1.0),
-    # L* percentiles 2, 25, 50, 75, 98 of the whole frame
-    "tone_curve": (8.0, 7.0, 7.0, 7.0, 8.0),
+    # mean L*, a*, b* of the backdrop, then of each cell of a 4x4 grid over the frame (NaN
+    # where a cell is mostly person): cells compare like with like whoever hides which part
+    "backdrop_colour": (8.0, 5.0, 5.0) + (8.0, 5.0, 5.0) * 16,
+    # std of backdrop L*: overall, a coarse band and a fine band (fine detail is mostly JPEG
+    # and grain, hence its wide unit)
+    "backdrop_texture": (3.0, 0.5, 0.3),
+    # L* percentiles 2, 25, 50, 75, 98 of the whole frame; the darkest are mostly hair and
+    # clothes, hence their wider units
+    "tone_curve": (15.0, 10.0, 5.0, 5.0, 6.0),
     # mean a*, mean b*, mean chroma; shadows minus highlights a*, b* (split toning)
-    "colour_grade": (4.0, 4.0, 5.0, 5.0, 5.0),
-    # log ratios right/left cheek and forehead/cheeks, lit-to-shadow spread (see _face_light)
-    "face_light": (0.12, 0.12, 0.12),
+    "colour_grade": (3.0, 3.0, 3.5, 5.0, 8.0),
+    # log ratio right/left half of the face and of the head and shoulders (the photo's own
+    # light shows there too, hence wide units); the backdrop's tilt left-right and top-bottom
+    # (L* across the frame); lit-to-shadow spread on the face (see _face_light)
+    "face_light": (0.5, 0.4, 4.0, 6.0, 0.4),
     # face centre x, y as fractions of the frame; face width as a fraction of the frame width
-    "framing": (0.04, 0.04, 0.04),
+    "framing": (0.025, 0.025, 0.04),
     # backdrop corners minus middle: L*, and relative to the middle's level (x50)
-    "vignette": (5.0, 5.0),
+    "vignette": (4.0, 4.0),
     # noise sigma in 8-bit levels at full and at half resolution
     "grain": (1.5, 1.5),
 }
 STYLE_DIMENSIONS: tuple[str, ...] = tuple(_LAYOUT)
+# How much each dimension counts in `overall`: by how reliably it can be measured apart from
+# the person. Framing and the tone curve's mid-tones are; light on the face and fine backdrop
+# texture also carry the input photo's own light and detail.
+_WEIGHTS: dict[str, float] = {
+    "backdrop_colour": 1.0,
+    "backdrop_texture": 0.5,
+    "tone_curve": 1.5,
+    "colour_grade": 1.0,
+    "face_light": 0.5,
+    "framing": 1.5,
+    "vignette": 1.0,
+    "grain": 1.0,
+}
 _SLICES: dict[str, slice] = {}
 _start = 0
 for _name, _scales in _LAYOUT.items():
@@ -76,8 +96,6 @@ _FACE_DIMENSIONS = ("face_light", "framing")
 
 # Colour statistics are measured on a picture this size (long side): backdrops are smooth.
 _ANALYSIS_SIDE = 256
-# Grain is measured at no more than this size (long side), before any other scaling.
-_GRAIN_SIDE = 1024
 
 
 @dataclass(frozen=True)
@@ -127,7 +145,7 @@ class StyleComparison:
 def describe_style(image: ImageInput) -> StyleDescriptor:
     """The style descriptor of one output (path, bytes or PIL image). A picture without a face
     still gets one: its backdrop is then everything outside a centred head-and-shoulders guess."""
-    picture = load_rgb(image, max_side=_GRAIN_SIDE)
+    picture = load_rgb(image, max_side=SCORING_SIDE)
     return describe_picture(picture, find_face(picture))
 
 
@@ -156,7 +174,7 @@ def describe_picture(picture: Image.Image, face: Face | None) -> StyleDescriptor
     vector[_SLICES["vignette"]] = _vignette(lum, backdrop)
     vector[_SLICES["grain"]] = _grain(picture)
     if face is not None:
-        vector[_SLICES["face_light"]] = _face_light(lum, face, (sx, sy))
+        vector[_SLICES["face_light"]] = _face_light(lum, face, (sx, sy), person, backdrop)
         cx, cy = face.centre
         vector[_SLICES["framing"]] = (cx / width, cy / height, face.width / width)
     return StyleDescriptor(vector.astype(np.float32))
@@ -196,7 +214,7 @@ def person_mask(
 
 def _grow(mask: np.ndarray, pixels: int) -> np.ndarray:
     # A blurred mask thresholded low: a cheap, smooth dilation.
-    return gaussian(mask.astype(np.float32), sigma=pixels / 2.0) > 0.02
+    return gaussian_filter(mask.astype(np.float32), pixels / 2.0, truncate=3.0) > 0.02
 
 
 def _border(h: int, w: int, fraction: float) -> np.ndarray:
@@ -206,28 +224,28 @@ def _border(h: int, w: int, fraction: float) -> np.ndarray:
     return mask
 
 
+_GRID = 4
+
+
 def _backdrop_colour(lab: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
-    h = lab.shape[0]
-    rows = np.arange(h)[:, None]
-    upper = backdrop & (rows < h / 2)
-    lower = backdrop & (rows >= h / 2)
-    median = np.median(lab[backdrop], axis=0)
-    if upper.any() and lower.any():
-        gradient = lab[upper].mean(axis=0) - lab[lower].mean(axis=0)
-    else:
-        gradient = np.zeros(3)
-    return np.concatenate([median, gradient])
+    h, w = backdrop.shape
+    cells = []
+    for row, col in itertools.product(range(_GRID), range(_GRID)):
+        ys = slice(row * h // _GRID, (row + 1) * h // _GRID)
+        xs = slice(col * w // _GRID, (col + 1) * w // _GRID)
+        inside = backdrop[ys, xs]
+        if inside.mean() < 0.3:
+            cells.append(np.full(3, np.nan))
+        else:
+            cells.append(lab[ys, xs][inside].mean(axis=0))
+    return np.concatenate([lab[backdrop].mean(axis=0), *cells])
 
 
 def _backdrop_texture(lum: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
-    fine = gaussian(lum, sigma=1.0)
-    coarse = gaussian(lum, sigma=4.0)
+    fine = gaussian_filter(lum, 1.0, truncate=3.0)
+    coarse = gaussian_filter(lum, 4.0, truncate=3.0)
     return np.array(
-        [
-            lum[backdrop].std(),
-            (coarse - gaussian(lum, sigma=12.0))[backdrop].std(),
-            (fine - coarse)[backdrop].std(),
-        ]
+        [lum[backdrop].std(), (fine - coarse)[backdrop].std(), (lum - fine)[backdrop].std()]
     )
 
 
@@ -259,40 +277,48 @@ def _vignette(lum: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
     return np.array([drop, 50.0 * drop / max(float(lum[middle].mean()), 5.0)])
 
 
-def _face_light(lum: np.ndarray, face: Face, scale: tuple[float, float]) -> np.ndarray:
-    """Light on the face from skin patches that beards, brows and hair rarely cover: each cheek
-    under the eye and the forehead just above the brows. Ratios, so the skin's own brightness
-    cancels: log right/left cheek (direction across), log forehead/cheeks (from above), and the
-    lit-to-shadowed spread over all three (key to fill)."""
+def _face_light(
+    lum: np.ndarray,
+    face: Face,
+    scale: tuple[float, float],
+    person: np.ndarray,
+    backdrop: np.ndarray,
+) -> np.ndarray:
+    """Where the light comes from and how hard it is: log ratios of the right to the left half
+    of the face (jaw line and brows) and of the head and shoulders, split at the face's centre;
+    the backdrop's tilt left-right and top-bottom; the lit-to-shadow spread on the face.
+    Ratios, so the skin's own brightness cancels."""
     points = face.landmarks.astype(np.float64) * np.array(scale)
-    fw = max(1.0, float(np.linalg.norm(points[16] - points[0])))
-    left = (points[1] + points[31] + points[40]) / 3  # the picture's left cheek
-    right = (points[15] + points[35] + points[47]) / 3
-    brows = points[17:27]
-    forehead = np.array([brows[:, 0].mean(), brows[:, 1].min() - 0.12 * fw])
-    levels = [_patch_mean(lum, centre, 0.07 * fw) for centre in (left, right, forehead)]
-    left_l, right_l, top_l = (max(level, 2.0) for level in levels)
-    cheeks = (left_l + right_l) / 2
-    return np.array(
-        [
-            math.log(right_l / left_l),
-            math.log(top_l / cheeks),
-            (max(levels) - min(levels)) / max(float(np.mean(levels)), 2.0),
-        ]
-    )
-
-
-def _patch_mean(lum: np.ndarray, centre: np.ndarray, radius: float) -> float:
     h, w = lum.shape
-    r = max(1.0, radius)
-    x0, x1 = int(np.clip(centre[0] - r, 0, w - 1)), int(np.clip(centre[0] + r + 1, 1, w))
-    y0, y1 = int(np.clip(centre[1] - r, 0, h - 1)), int(np.clip(centre[1] + r + 1, 1, h))
-    patch = lum[y0:y1, x0:x1]
-    return float(patch.mean()) if patch.size else float(lum.mean())
+    outline = np.concatenate([points[0:17], points[26:16:-1]])
+    canvas = Image.new("1", (w, h), 0)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in outline], fill=1)
+    inside = np.asarray(canvas, dtype=bool)
+    centre_x = float(points[27:31, 0].mean())  # the nose bridge
+    right_side = np.arange(w)[None, :] >= centre_x
+
+    def log_ratio(region: np.ndarray) -> float:
+        right, left = region & right_side, region & ~right_side
+        if right.sum() < 4 or left.sum() < 4:
+            return 0.0
+        return math.log(max(float(lum[right].mean()), 2.0) / max(float(lum[left].mean()), 2.0))
+
+    values = lum[inside] if inside.sum() >= 8 else lum[person]
+    low, high = np.percentile(values, (10, 90))
+    spread = (high - low) / max(float(values.mean()), 2.0)
+    ny, nx = np.mgrid[0:h, 0:w].astype(np.float64)
+    design = np.stack(
+        [np.ones(int(backdrop.sum())), nx[backdrop] / w - 0.5, ny[backdrop] / h - 0.5], -1
+    )
+    tilt, *_ = np.linalg.lstsq(design, lum[backdrop], rcond=None)
+    return np.array([log_ratio(inside), log_ratio(person), tilt[1], tilt[2], spread])
 
 
 def _grain(picture: Image.Image) -> np.ndarray:
+    """Noise sigma (8-bit levels) of the top third of the frame, at full and half resolution:
+    grain is the same everywhere, and the top is mostly out-of-focus backdrop."""
     grey = np.asarray(picture.convert("L"), dtype=np.float32)
+    grey = grey[: max(16, grey.shape[0] // 3)]
     half = grey[: grey.shape[0] // 2 * 2, : grey.shape[1] // 2 * 2]
     half = half.reshape(half.shape[0] // 2, 2, half.shape[1] // 2, 2).mean(axis=(1, 3))
     return np.array([estimate_sigma(grey), estimate_sigma(half)], dtype=np.float64)
@@ -302,24 +328,26 @@ def _grain(picture: Image.Image) -> np.ndarray:
 
 
 def compare_styles(a: StyleDescriptor, b: StyleDescriptor) -> StyleComparison:
-    """How alike two styles are, per dimension and overall (the mean of the dimensions).
+    """How alike two styles are, per dimension and overall (their weighted mean, `_WEIGHTS`).
 
-    Each dimension's similarity is 2^-(d²), d being the RMS of its numbers' differences in
-    units of "clearly different": 1 when equal, 0.5 at one unit, near 0 beyond three. A face
+    Each dimension's similarity is 2^-(d²), d² being the mean squared difference of its numbers
+    in units of "clearly different": 1 when equal, 0.5 at one unit, near 0 beyond three.
+    Numbers missing in either (a backdrop cell hidden by the person) are left out. A face
     dimension is 1 when neither picture has a face and 0 when only one has.
     """
     difference = (a.vector.astype(np.float64) - b.vector.astype(np.float64)) / _SCALES
     per_dimension: dict[str, float] = {}
     for name, part in _SLICES.items():
+        if name in _FACE_DIMENSIONS:
+            missing_a, missing_b = np.isnan(a.vector[part]).all(), np.isnan(b.vector[part]).all()
+            if missing_a or missing_b:
+                per_dimension[name] = 1.0 if (missing_a and missing_b) else 0.0
+                continue
         d = difference[part]
-        missing_a = np.isnan(a.vector[part]).any()
-        missing_b = np.isnan(b.vector[part]).any()
-        if missing_a or missing_b:
-            per_dimension[name] = 1.0 if (missing_a and missing_b) else 0.0
-            continue
-        per_dimension[name] = float(2.0 ** (-float(np.mean(d * d))))
-    overall = float(np.mean(list(per_dimension.values())))
-    return StyleComparison(overall=overall, per_dimension=per_dimension)
+        d = d[~np.isnan(d)]
+        per_dimension[name] = float(2.0 ** (-float(np.mean(d * d)))) if d.size else 1.0
+    overall = sum(_WEIGHTS[n] * v for n, v in per_dimension.items()) / sum(_WEIGHTS.values())
+    return StyleComparison(overall=float(overall), per_dimension=per_dimension)
 
 
 def style_consistency(images: Sequence[ImageInput]) -> float:

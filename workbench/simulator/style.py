@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -330,7 +331,12 @@ def drifted(prompt: str, seed: int, appearance: Appearance, model_version: int =
     # Superlinear, so that the stable end is really stable and the unstable end clearly not.
     amount = (1.0 - stability(prompt, seed)) ** 1.5
     u = _drift_direction(appearance, prompt, seed) * amount
-    colour, luminance = (0.0, 1.5) if base.monochrome else (1.0, 1.0)
+    # What a style cannot show, it shows more of what it can: monochrome has no hue or grade
+    # to drift, and in a dark (low-key, dramatic) style small luminance steps vanish in the
+    # shadows.
+    colour = 0.0 if base.monochrome else 1.0
+    dark = min(1.0, max(0.0, (0.35 - base.backdrop[2]) / 0.25))
+    luminance = (1.5 if base.monochrome else 1.0) * (1.0 + 1.2 * dark)
     h, s, v = base.backdrop
     ah, as_, av = base.accent
     return dataclasses.replace(
@@ -338,12 +344,12 @@ def drifted(prompt: str, seed: int, appearance: Appearance, model_version: int =
         backdrop=(
             _wrap(h + 0.12 * colour * u[0]),
             _clip01(s + 0.25 * colour * u[1]),
-            _clip01(v + 0.28 * luminance * u[2]),
+            _lighter(v, 0.18 * luminance * u[2]),
         ),
         accent=(
             _wrap(ah + 0.12 * colour * u[3]),
             _clip01(as_ + 0.25 * colour * u[4]),
-            _clip01(av + 0.25 * luminance * u[5]),
+            _lighter(av, 0.16 * luminance * u[5]),
         ),
         glow=_clip01(base.glow + 0.3 * luminance * u[6]),
         glow_x=base.glow_x + 0.2 * u[7],
@@ -382,6 +388,12 @@ def sample_variation(prompt: str, seed: int, sample_index: int) -> SampleVariati
         light_turn=float(rng.choice([-12.0, 0.0, 12.0])),
         grain_offset=(int(rng.integers(0, 64)), int(rng.integers(0, 64))),
     )
+
+
+def _lighter(value: float, step: float) -> float:
+    """`value` (0..1) made lighter by `step` (negative: darker) in a perceptual, square-root
+    scale, so a dark low-key backdrop drifts as visibly as a mid-grey one instead of clipping."""
+    return _clip01((min(1.0, max(0.0, math.sqrt(max(value, 0.0)) + step))) ** 2)
 
 
 def _clip01(value: float) -> float:
