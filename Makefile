@@ -42,6 +42,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_catalogue.py
 	$(BIN)/python benchmarks/bench_grid.py
 	$(BIN)/python benchmarks/bench_leaderboard.py
+	$(BIN)/python benchmarks/bench_scoring.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
