@@ -5,20 +5,17 @@ before anything is sent."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-from pathlib import Path
 
 import pandas as pd
 import pytest
+from hunt_fixtures import demo_panel
 
 from workbench.catalogue import Catalogue
 from workbench.client import HeadshotClient, RetryPolicy
 from workbench.errors import InputError
 from workbench.hunt import BudgetTooSmall, Hunt, HuntProgress, HuntSpec
-from workbench.layout import DataLayout
 from workbench.simulator import SimulatorConfig, SimulatorServer
 
-REPO = Path(__file__).resolve().parents[1]
 KEY = "hunt-test-key-51c0"
 FAST_RETRY = RetryPolicy(attempts=2, timeout=20.0, wait_initial=0.01, wait_max=0.05)
 LEADERBOARD_COLUMNS = [
@@ -37,19 +34,6 @@ LEADERBOARD_COLUMNS = [
 ]
 
 pytestmark = pytest.mark.e2e
-
-
-def demo_panel(layout: DataLayout, count: int) -> list[str]:
-    """The first `count` faces of the repository's demo panel, copied into a fresh data root."""
-    source = REPO / "data" / "faces"
-    lines = (source / "manifest.csv").read_text(encoding="utf-8").splitlines()
-    layout.faces.mkdir(parents=True)
-    kept = lines[: count + 1]
-    ids = [line.split(",", 1)[0] for line in kept[1:]]
-    for face_id in ids:
-        shutil.copy(source / f"{face_id}.jpg", layout.faces / f"{face_id}.jpg")
-    (layout.faces / "manifest.csv").write_text("\n".join(kept) + "\n", encoding="utf-8")
-    return ids
 
 
 def spec(**fields) -> HuntSpec:

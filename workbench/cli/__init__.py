@@ -50,6 +50,7 @@ def _register() -> None:
         faces,
         generate,
         grid,
+        hunt,
         leaderboard,
         rate,
         score,
@@ -58,7 +59,7 @@ def _register() -> None:
         templates,
     )
 
-    commands = (simulate, generate, faces, sweep, catalogue, score, rate, leaderboard, grid)
+    commands = (simulate, generate, faces, sweep, hunt, catalogue, score, rate, leaderboard, grid)
     for module in (*commands, templates, demo):
         main.add_command(module.command)
 

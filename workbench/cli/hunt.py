@@ -108,7 +108,9 @@ def run_with_progress(hunt: Hunt, backend: Backend) -> HuntResult:
     try:
         return asyncio.run(go())
     except KeyboardInterrupt:
-        click.echo("\ninterrupted: results received so far are kept; run again to resume.", err=True)
+        click.echo(
+            "\ninterrupted: results received so far are kept; run again to resume.", err=True
+        )
         sys.exit(130)
     finally:
         for bar in bars.values():

@@ -17,6 +17,11 @@ from workbench.hunt.spec import CANDIDATE_COLUMNS, METRIC_COLUMNS, HuntSpec
 
 __all__ = [
     "CANDIDATE_COLUMNS",
+    "Hunt",
+    "HuntPlan",
+    "HuntProgress",
+    "HuntResult",
+    "RoundReport",
     "METRIC_COLUMNS",
     "BudgetTooSmall",
     "HuntSpec",
@@ -30,3 +35,14 @@ __all__ = [
     "promote",
     "rank",
 ]
+
+_RUN = ("Hunt", "HuntPlan", "HuntProgress", "HuntResult", "RoundReport")
+
+
+def __getattr__(name: str):
+    # Running a hunt pulls in the engine and the scoring (dlib); planning one does not.
+    if name in _RUN:
+        from workbench.hunt import run
+
+        return getattr(run, name)
+    raise AttributeError(name)

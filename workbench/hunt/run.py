@@ -21,7 +21,9 @@ from workbench.hunt.spec import CANDIDATE_COLUMNS, METRIC_COLUMNS, HuntSpec
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
 from workbench.run import Generates, Progress, SweepRun, SweepSummary
-from workbench.scoring import face_descriptor, leaderboard, score_catalogue
+from workbench.scoring import face_descriptor
+from workbench.scoring.leaderboard import leaderboard
+from workbench.scoring.runner import score_catalogue
 from workbench.sweep import Sweep
 
 
@@ -171,7 +173,9 @@ class Hunt:
             _notify(on_progress, progress)
             score_catalogue(self.layout)
             scores = self._scores(survivors, faces)
-            ranking = rank_scores(scores, metric=self.spec.metric, min_identity=self.spec.min_identity)
+            ranking = rank_scores(
+                scores, metric=self.spec.metric, min_identity=self.spec.min_identity
+            )
             last = index == len(rounds) - 1
             keep = plan.schedule.top if last else rounds[index + 1].candidates
             promoted = promote(ranking, keep)
