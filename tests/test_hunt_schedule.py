@@ -107,6 +107,13 @@ def test_a_larger_budget_keeps_more_candidates_in_every_round():
     assert sum(loose_counts) > sum(tight_counts)
 
 
+def test_the_last_round_keeps_up_to_twice_top_when_the_budget_allows():
+    assert plan_schedule(192, 12, 576, top=5).rounds[-1].candidates == 10
+    # At the bare minimum there is room for the top only.
+    tight = plan_schedule(192, 12, minimum_budget(192, 12, top=5), top=5)
+    assert [r.candidates for r in tight.rounds] == [192, 5, 5, 5]
+
+
 def test_sample_number_multiplies_every_round():
     one = plan_schedule(100, 8, 10_000, top=5, sample_number=1)
     two = plan_schedule(100, 8, 10_000, top=5, sample_number=2)

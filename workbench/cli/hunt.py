@@ -97,6 +97,8 @@ def run_with_progress(hunt: Hunt, backend: Backend) -> HuntResult:
         bar = bars[number]
         bar.update(progress.images_done - bar.n)
         postfix = {"phase": progress.phase}
+        if progress.phase == "scoring" and progress.to_score:
+            postfix["scored"] = f"{progress.scored}/{progress.to_score}"
         if progress.requests_failed:
             postfix["failed"] = progress.requests_failed
         bar.set_postfix(postfix, refresh=True)

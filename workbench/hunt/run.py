@@ -61,6 +61,8 @@ class HuntProgress:
     images_total: int = 0
     images_done: int = 0
     requests_failed: int = 0
+    scored: int = 0  # images scored so far in the scoring phase
+    to_score: int = 0
 
 
 HuntProgressCallback = Callable[[HuntProgress], None]
@@ -171,7 +173,12 @@ class Hunt:
                 return self._result(reports, summaries, standings, ranking, stopped)
             progress.phase = "scoring"
             _notify(on_progress, progress)
-            score_catalogue(self.layout)
+
+            def scoring(done: int, total: int, progress: HuntProgress = progress) -> None:
+                progress.scored, progress.to_score = done, total
+                _notify(on_progress, progress)
+
+            score_catalogue(self.layout, on_progress=scoring)
             scores = self._scores(survivors, faces)
             ranking = rank_scores(
                 scores, metric=self.spec.metric, min_identity=self.spec.min_identity

@@ -27,6 +27,8 @@ GROUP_ATTRIBUTES = ("monk_skin_tone", "age_band", "gender_presentation", "glasse
 # Each attribute two faces differ on counts as much as this much dlib descriptor distance
 # (different people are ~0.6-1.0 apart), so groups and looks weigh about the same.
 GROUP_WEIGHT = 0.25
+# The last round keeps up to this many times `top` candidates when the budget allows.
+FINALISTS = 2
 
 
 class BudgetTooSmall(InputError):
@@ -113,7 +115,8 @@ def plan_schedule(
     """The successive-halving schedule that keeps the most candidates the budget allows.
 
     Round k runs the survivors on `face_levels(...)[k]` faces; survivors shrink by one factor
-    eta per round (never below `top`), and eta is the smallest that fits the budget. If the
+    eta per round (never below the finalists: up to 2 x top, at least top), and eta is the
+    smallest that fits the budget. If the
     budget covers the exhaustive sweep, that is what the schedule is: one round, all faces.
     Raises BudgetTooSmall, before anything is spent, if it cannot pay for round one and the
     winners on the whole panel.
@@ -149,10 +152,22 @@ def plan_schedule(
     if exhaustive.images <= budget or len(levels) == 1 or pool <= top:
         return exhaustive
 
+    # The last cut is made on the whole panel among up to FINALISTS x top candidates, as many
+    # as the budget's minimum allows: deciding the winners on every face beats deciding them
+    # on half the panel and only confirming them on the rest.
+    finalists = top
+    for wanted in range(min(pool, FINALISTS * top), top, -1):
+        floor = minimum_budget(
+            pool, panel, top=wanted, sample_number=sample_number, first_faces=first_faces
+        )
+        if floor <= budget:
+            finalists = wanted
+            break
+
     def counts_for(eta: float) -> list[int]:
         counts = [pool]
         for k in range(1, len(levels)):
-            counts.append(min(counts[-1], max(top, math.ceil(pool / eta**k - 1e-9))))
+            counts.append(min(counts[-1], max(finalists, math.ceil(pool / eta**k - 1e-9))))
         return counts
 
     def cost(eta: float) -> int:
