@@ -19,17 +19,18 @@ from hunt_fixtures import demo_panel
 from workbench.catalogue import Catalogue
 from workbench.cli import main
 from workbench.hunt import Hunt, HuntSpec
+from workbench.scoring.leaderboard import LEADERBOARD_COLUMNS
 from workbench.simulator import SimulatorConfig
 from workbench.simulator.server import SimulatorProcess
 
 SPEC = """
 name = "cli hunt"
 prompts = ["studio headshot, grey backdrop", "office portrait"]
-seeds = "1-6"
+seeds = "1-4"
 sizes = ["512x512"]
 concurrency = 8
 top = 3
-max_images = 60
+max_images = 24
 price_per_image = 0.02
 """
 
@@ -54,44 +55,26 @@ def cli(layout, *args: str):
 def test_dry_run_shows_the_rounds_and_their_cost_and_sends_nothing(
     layout, spec_file, no_backend_env
 ):
-    demo_panel(layout, 6)
+    demo_panel(layout, 4)
     result = cli(layout, "hunt", str(spec_file), "--dry-run")
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "pool: 12 candidates; panel: 6 faces, tried in the order" in out
-    assert "round 1: 12 candidate(s) on 2 face(s) (+2 each): 24 images" in out
-    assert "the exhaustive sweep would use 72" in out
+    assert "pool: 8 candidates; panel: 4 faces, tried in the order" in out
+    assert "round 1: 8 candidate(s) on 2 face(s) (+2 each): 16 images" in out
+    assert "the exhaustive sweep would use 32" in out
     assert "dry run: nothing sent." in out
     assert not layout.catalogue.exists() or Catalogue(layout.catalogue).runs().empty
 
 
 def test_a_budget_too_small_is_one_line_and_sends_nothing(layout, spec_file, no_backend_env):
-    demo_panel(layout, 6)
+    demo_panel(layout, 4)
     result = cli(layout, "hunt", str(spec_file), "--max-images", "20")
     assert result.exit_code == 1
+    # 8 candidates on 2 faces, then the top 3 on the other 2: 16 + 6.
     assert result.output.startswith("error: budget: 20 images cannot pay for one round")
-    assert "raise max_images to 36" in result.output
+    assert "raise max_images to 22" in result.output
     assert result.output.count("\n") == 1
     assert not layout.catalogue.exists() or Catalogue(layout.catalogue).runs().empty
-
-
-@pytest.mark.e2e
-def test_a_hunt_reports_rounds_and_the_top_and_writes_the_ranking(
-    layout, spec_file, tmp_path, no_backend_env
-):
-    demo_panel(layout, 6)
-    csv = tmp_path / "ranking.csv"
-    result = cli(layout, "hunt", str(spec_file), "--top", "2", "--csv", str(csv))
-    assert result.exit_code == 0, result.output
-    out = result.output
-    assert "round 1: 12 candidate(s) on 2 face(s)" in out
-    assert "the exhaustive sweep would use 72" in out
-    assert "top 2 on all 6 faces:" in out
-    ranking = pd.read_csv(csv)
-    assert set(LEADERBOARD_COLUMNS) <= set(ranking.columns)
-    assert len(ranking) == 12  # every candidate once, best first
-    assert list(ranking["faces"].head(2)) == [6, 6]
-    assert ranking["round"].is_monotonic_decreasing
 
 
 # --- A real process, killed ------------------------------------------------------------------
@@ -103,10 +86,11 @@ def requests_seen(url: str) -> int:
     return httpx.get(url + "/_simulator/stats", timeout=5).json()["requests"]
 
 
-def start_hunt(layout, spec: Path, url: str) -> subprocess.Popen:
+def start_hunt(layout, spec: Path, url: str, *options: str) -> subprocess.Popen:
     env = {**os.environ, "HEADSHOT_API_URL": url, "HEADSHOT_API_KEY": KEY}
+    command = ["-m", "workbench", "--data", str(layout.root), "hunt", str(spec), *options]
     return subprocess.Popen(
-        [sys.executable, "-m", "workbench", "--data", str(layout.root), "hunt", str(spec)],
+        [sys.executable, *command],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -115,29 +99,38 @@ def start_hunt(layout, spec: Path, url: str) -> subprocess.Popen:
 
 
 @pytest.mark.e2e
-def test_a_hunt_killed_mid_round_and_run_again_buys_nothing_twice(layout, tmp_path):
-    demo_panel(layout, 6)
+def test_a_hunt_killed_mid_round_and_run_again_buys_nothing_twice_and_reports(layout, tmp_path):
+    demo_panel(layout, 4)
     spec = tmp_path / "hunt.toml"
     spec.write_text(SPEC.replace("concurrency = 8", "concurrency = 2"))
-    planned = Hunt(HuntSpec.load(spec), layout).plan().schedule.images
+    planned = Hunt(HuntSpec.load(spec), layout, top=2).plan().schedule.images
     catalogue = Catalogue(layout.catalogue)
     with SimulatorProcess(SimulatorConfig(api_key=KEY, latency_ms=150)) as simulator:
-        process = start_hunt(layout, spec, simulator.url)
+        process = start_hunt(layout, spec, simulator.url, "--top", "2")
         deadline = time.monotonic() + 60
-        while len(catalogue.stored_keys()) < 6:
+        while len(catalogue.stored_keys()) < 4:
             assert process.poll() is None, process.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         stored = len(catalogue.stored_keys())
-        assert 6 <= stored < planned
+        assert 4 <= stored < planned
 
         before = requests_seen(simulator.url)
-        rerun = start_hunt(layout, spec, simulator.url)
+        csv = tmp_path / "ranking.csv"
+        rerun = start_hunt(layout, spec, simulator.url, "--top", "2", "--csv", str(csv))
         out, err = rerun.communicate(timeout=180)
         assert rerun.returncode == 0, err
         assert requests_seen(simulator.url) - before == planned - stored
     ok = catalogue.runs().query("status == 'ok'")
     assert len(ok) == planned and ok["request_key"].is_unique
-    assert "top 3 on all 6 faces:" in out
+    # The report, the top K on the whole panel, and the ranking as CSV.
+    assert "round 1: 8 candidate(s) on 2 face(s)" in out
+    assert "the exhaustive sweep would use 32" in out
+    assert "top 2 on all 4 faces:" in out
+    ranking = pd.read_csv(csv)
+    assert set(LEADERBOARD_COLUMNS) <= set(ranking.columns)
+    assert len(ranking) == 8  # every candidate once, best first
+    assert list(ranking["faces"].head(2)) == [4, 4]
+    assert ranking["round"].is_monotonic_decreasing

@@ -72,6 +72,9 @@ def test_budget_comes_from_the_cli_then_the_file_then_money_then_the_default_fra
     assert HuntSpec.build(**base, max_images=300).budget_images(10, max_images=120) == 120
     priced = HuntSpec.build(**base, max_images=300, max_cost=2.0, price_per_image=0.02)
     assert priced.budget_images(10) == 100  # 2.00 / 0.02: the lower limit wins
+    # The default never refuses a hunt; a budget the user gave may.
+    assert HuntSpec.build(**base).budget_images(10, least=130) == 130
+    assert HuntSpec.build(**base, max_images=50).budget_images(10, least=130) == 50
 
 
 # --- Schedule --------------------------------------------------------------------------------

@@ -8,14 +8,17 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import pandas as pd
-from tqdm import tqdm
 
-from workbench.backend import Backend, open_backend
-from workbench.hunt import Hunt, HuntPlan, HuntProgress, HuntResult, HuntSpec
 from workbench.layout import write_atomically
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from workbench.backend import Backend
+    from workbench.hunt import Hunt, HuntPlan, HuntProgress, HuntResult
 
 
 @click.command("hunt")
@@ -43,6 +46,10 @@ def command(layout, spec: str, top, max_images, dry_run: bool, csv_path: str | N
     Every request goes through the sweep engine (catalogue rows, dedupe, budget cap), so
     running a stopped hunt again resumes it without buying anything twice.
     """
+    # Imported here: the scoring stack is heavy, and every other command would pay for it.
+    from workbench.backend import open_backend
+    from workbench.hunt import Hunt, HuntSpec
+
     hunt = Hunt(HuntSpec.load(spec), layout, max_images=max_images, top=top)
     plan = hunt.plan()
     with open_backend() as backend:
@@ -79,6 +86,8 @@ def print_plan(plan: HuntPlan, backend_kind: str, *, name: str) -> None:
 
 def run_with_progress(hunt: Hunt, backend: Backend) -> HuntResult:
     """A tqdm bar per round on stderr; on Ctrl-C, report what was kept instead of a traceback."""
+    from tqdm import tqdm
+
     if logging.getLogger().level > logging.INFO:
         logging.getLogger("stamina").setLevel(logging.ERROR)
     bars: dict[int, tqdm] = {}

@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from workbench.hunt.schedule import Ranking, Round, Schedule, face_order, plan_schedule, promote
+from workbench.hunt.schedule import (
+    Ranking,
+    Round,
+    Schedule,
+    face_order,
+    minimum_budget,
+    plan_schedule,
+    promote,
+)
 from workbench.hunt.schedule import rank as rank_scores
 from workbench.hunt.spec import CANDIDATE_COLUMNS, METRIC_COLUMNS, HuntSpec
 from workbench.layout import DataLayout
@@ -126,7 +134,14 @@ class Hunt:
             panel = Panel(self.layout)
             faces = self.spec.select_faces(panel.faces())
             pool = self.spec.candidates()
-            budget = self.spec.budget_images(len(faces), max_images=self.max_images)
+            least = minimum_budget(
+                len(pool),
+                len(faces),
+                top=self.spec.top,
+                sample_number=self.spec.sample_number,
+                first_faces=self.spec.first_faces,
+            )
+            budget = self.spec.budget_images(len(faces), max_images=self.max_images, least=least)
             schedule = plan_schedule(
                 len(pool),
                 len(faces),

@@ -15,12 +15,12 @@ import pandas as pd
 from pydantic import Field, ValidationInfo, field_validator
 
 from workbench.contract import SEED_RANDOM
+from workbench.scoring.candidates import CANDIDATE_COLUMNS
+from workbench.scoring.leaderboard import SORTS
 from workbench.sweep import Sweep, expand_seeds
 
-# The key of a candidate: the request minus the person (the scoring's `Candidate`).
-CANDIDATE_COLUMNS = ("prompt", "seed", "identity_scale", "width", "height")
-# The leaderboard column each ranking metric reads (higher is better for both).
-METRIC_COLUMNS = {"worst": "worst_face_consistency", "consistency": "consistency"}
+# The leaderboard column each ranking metric ranks by (higher is better for both).
+METRIC_COLUMNS = {metric: SORTS[metric][0] for metric in ("worst", "consistency")}
 DEFAULT_BUDGET_FRACTION = 0.25
 
 Metric = Literal["worst", "consistency"]
@@ -109,9 +109,12 @@ class HuntSpec(Sweep):
             * len(dict.fromkeys(self.size_values()))
         )
 
-    def budget_images(self, panel_faces: int, *, max_images: int | None = None) -> int:
+    def budget_images(
+        self, panel_faces: int, *, max_images: int | None = None, least: int = 0
+    ) -> int:
         """The images this hunt may use: `max_images` (the CLI's, then the file's), capped by
-        `max_cost`; else `budget_fraction` of the exhaustive sweep over `panel_faces` faces."""
+        `max_cost`; else `budget_fraction` of the exhaustive sweep over `panel_faces` faces,
+        but at least `least` (what the smallest hunt needs: a default never refuses a hunt)."""
         limits = []
         chosen = max_images if max_images is not None else self.max_images
         if chosen is not None:
@@ -122,4 +125,4 @@ class HuntSpec(Sweep):
         if limits:
             return min(limits)
         exhaustive = self.pool_size() * panel_faces * self.sample_number
-        return math.floor(exhaustive * self.budget_fraction)
+        return max(least, math.floor(exhaustive * self.budget_fraction))
