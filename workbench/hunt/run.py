@@ -127,32 +127,30 @@ class Hunt:
         self.max_images = max_images
         self._plan: HuntPlan | None = None
 
+    def schedule(self) -> Schedule:
+        """The rounds and what they cost, fitted to the budget (cheap: no face is looked at).
+        Raises BudgetTooSmall (an InputError) if the budget cannot pay for one round."""
+        faces = self.spec.select_faces(Panel(self.layout).faces())
+        pool = self.spec.pool_size()
+        shape = {
+            "top": self.spec.top,
+            "sample_number": self.spec.sample_number,
+            "first_faces": self.spec.first_faces,
+        }
+        least = minimum_budget(pool, len(faces), **shape)
+        budget = self.spec.budget_images(len(faces), max_images=self.max_images, least=least)
+        return plan_schedule(pool, len(faces), budget, **shape)
+
     def plan(self) -> HuntPlan:
-        """Order the faces and fit the schedule to the budget. Raises BudgetTooSmall (an
-        InputError) before anything is spent if the budget cannot pay for one round."""
+        """The schedule, then the faces in the order they are tried (their descriptors are
+        computed here, a second or so per face). Spends nothing."""
         if self._plan is None:
+            schedule = self.schedule()
             panel = Panel(self.layout)
             faces = self.spec.select_faces(panel.faces())
-            pool = self.spec.candidates()
-            least = minimum_budget(
-                len(pool),
-                len(faces),
-                top=self.spec.top,
-                sample_number=self.spec.sample_number,
-                first_faces=self.spec.first_faces,
-            )
-            budget = self.spec.budget_images(len(faces), max_images=self.max_images, least=least)
-            schedule = plan_schedule(
-                len(pool),
-                len(faces),
-                budget,
-                top=self.spec.top,
-                sample_number=self.spec.sample_number,
-                first_faces=self.spec.first_faces,
-            )
             descriptors = {face.id: face_descriptor(panel.image_path(face)) for face in faces}
             ordered = tuple(face_order(faces, descriptors))
-            self._plan = HuntPlan(self.spec, pool, ordered, schedule)
+            self._plan = HuntPlan(self.spec, self.spec.candidates(), ordered, schedule)
         return self._plan
 
     async def run(
@@ -173,7 +171,7 @@ class Hunt:
         ranking: Ranking | None = None
         for index, round_ in enumerate(rounds):
             faces = plan.round_faces(round_)
-            runs = self._round_runs(survivors, faces, round_)
+            runs = await asyncio.to_thread(self._round_runs, survivors, faces, round_)
             progress = HuntProgress(
                 round_,
                 len(rounds),
@@ -193,8 +191,9 @@ class Hunt:
                 progress.scored, progress.to_score = done, total
                 _notify(on_progress, progress)
 
-            score_catalogue(self.layout, on_progress=scoring)
-            scores = self._scores(survivors, faces)
+            # Scoring is CPU work: off the event loop, so an app serving others stays live.
+            await asyncio.to_thread(score_catalogue, self.layout, on_progress=scoring)
+            scores = await asyncio.to_thread(self._scores, survivors, faces)
             ranking = rank_scores(
                 scores, metric=self.spec.metric, min_identity=self.spec.min_identity
             )
