@@ -43,6 +43,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_grid.py
 	$(BIN)/python benchmarks/bench_leaderboard.py
 	$(BIN)/python benchmarks/bench_scoring.py
+	$(BIN)/python benchmarks/bench_hunt.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -108,7 +108,7 @@ async def run_hunt(ctx: AppContext, spec: HuntSpec) -> AsyncIterator[tuple[str, 
     latest: list[HuntProgress] = []
     async with ctx.backend.client(max_concurrency=spec.concurrency) as client:
         task = asyncio.create_task(
-            hunt.run(client, backend=ctx.backend.kind, on_progress=latest.append)
+            hunt.run(client, backend=ctx.backend.identity, on_progress=latest.append)
         )
         try:
             while not task.done():

@@ -53,7 +53,7 @@ def command(layout, spec: str, top, max_images, dry_run: bool, csv_path: str | N
     hunt = Hunt(HuntSpec.load(spec), layout, max_images=max_images, top=top)
     plan = hunt.plan()
     with open_backend() as backend:
-        print_plan(plan, backend.kind, name=plan.spec.name or spec)
+        print_plan(plan, backend.label, name=plan.spec.name or spec)
         if dry_run:
             click.echo("dry run: nothing sent.")
             return
@@ -68,9 +68,9 @@ def command(layout, spec: str, top, max_images, dry_run: bool, csv_path: str | N
         sys.exit(130)
 
 
-def print_plan(plan: HuntPlan, backend_kind: str, *, name: str) -> None:
+def print_plan(plan: HuntPlan, backend_label: str, *, name: str) -> None:
     schedule = plan.schedule
-    click.echo(f"hunt {name!r} on the {backend_kind} backend")
+    click.echo(f"hunt {name!r} on the {backend_label}")
     click.echo(
         f"  pool: {schedule.pool} candidates; panel: {schedule.panel} faces, tried in the "
         f"order {', '.join(face.id for face in plan.faces)}"
@@ -114,7 +114,7 @@ def run_with_progress(hunt: Hunt, backend: Backend) -> HuntResult:
 
     async def go() -> HuntResult:
         async with backend.client(max_concurrency=hunt.spec.concurrency) as client:
-            return await hunt.run(client, backend=backend.kind, on_progress=on_progress)
+            return await hunt.run(client, backend=backend.identity, on_progress=on_progress)
 
     try:
         return asyncio.run(go())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.hunt.schedule import (
     Ranking,
     Round,
@@ -157,11 +158,14 @@ class Hunt:
         self,
         client: Generates,
         *,
-        backend: str = "simulator",
+        backend: str = SIMULATOR_BACKEND,
         on_progress: HuntProgressCallback | None = None,
     ) -> HuntResult:
         """Buy and score the rounds; stops (returning what it has) if the API refuses the key or
-        runs out of credits. Cancelling keeps every result already received."""
+        runs out of credits. Cancelling keeps every result already received.
+
+        `backend` is the identity of the API the client talks to (`Backend.identity`): the
+        request keys, and so what counts as already bought, are scoped to it."""
         plan = self.plan()
         survivors = plan.candidates
         reports: list[RoundReport] = []
@@ -171,7 +175,7 @@ class Hunt:
         ranking: Ranking | None = None
         for index, round_ in enumerate(rounds):
             faces = plan.round_faces(round_)
-            runs = await asyncio.to_thread(self._round_runs, survivors, faces, round_)
+            runs = await asyncio.to_thread(self._round_runs, survivors, faces, round_, backend)
             progress = HuntProgress(
                 round_,
                 len(rounds),
@@ -179,7 +183,7 @@ class Hunt:
                 requests_total=sum(run.pending_requests for run in runs),
                 images_total=sum(run.pending_images for run in runs),
             )
-            round_summaries = await _execute(runs, client, backend, progress, on_progress)
+            round_summaries = await _execute(runs, client, progress, on_progress)
             summaries += round_summaries
             stopped = next((s for s in round_summaries if s.stopped), None)
             if stopped is not None:
@@ -219,7 +223,9 @@ class Hunt:
 
     # --- One round -------------------------------------------------------------------------
 
-    def _round_runs(self, survivors: pd.DataFrame, faces: list[Face], round_: Round):
+    def _round_runs(
+        self, survivors: pd.DataFrame, faces: list[Face], round_: Round, backend: str
+    ) -> list[SweepRun]:
         """One sweep per (prompt, identity scale, size) over the survivors' seeds and the
         round's faces; cells bought in earlier rounds are stored, so the engine skips them.
         Each sweep's budget cap is its share of the round, so the round never overspends."""
@@ -240,7 +246,7 @@ class Hunt:
                 max_images=len(seeds) * round_.new_faces * self.spec.sample_number,
                 price_per_image=self.spec.price_per_image,
             )
-            runs.append(SweepRun.prepare(sweep, self.layout))
+            runs.append(SweepRun.prepare(sweep, self.layout, backend=backend))
         return runs
 
     def _scores(self, survivors: pd.DataFrame, faces: list[Face]) -> pd.DataFrame:
@@ -270,7 +276,6 @@ class Hunt:
 async def _execute(
     runs: list[SweepRun],
     client: Generates,
-    backend: str,
     progress: HuntProgress,
     on_progress: HuntProgressCallback | None,
 ) -> list[SweepSummary]:
@@ -288,7 +293,7 @@ async def _execute(
 
     _notify(on_progress, progress)
     tasks = [
-        run.execute(client, backend=backend, on_progress=track(index))
+        run.execute(client, on_progress=track(index))
         for index, run in enumerate(runs)
         if run.pending
     ]
