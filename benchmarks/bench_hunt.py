@@ -118,6 +118,9 @@ def bench_pool(index: int, args, base: Path, server: SimulatorServer) -> dict:
         "exhaustive_images": exhaustive,
         "cost_fraction": round(requests * spec.sample_number / exhaustive, 4),
         "recall_at_5": len(found & truth),
+        # How stable the styles it picked really are, against the best 5 there were.
+        "top5_stability": sorted((round(stability(p, s), 4) for p, s in found), reverse=True),
+        "true_top5_stability": sorted((round(stability(p, s), 4) for p, s in truth), reverse=True),
         "hunt_seconds": round(seconds, 1),
     }
     if index < args.exhaustive_pools:
