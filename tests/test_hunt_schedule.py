@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -75,6 +77,16 @@ def test_budget_comes_from_the_cli_then_the_file_then_money_then_the_default_fra
     # The default never refuses a hunt; a budget the user gave may.
     assert HuntSpec.build(**base).budget_images(10, least=130) == 130
     assert HuntSpec.build(**base, max_images=50).budget_images(10, least=130) == 50
+
+
+def test_the_example_hunt_file_fits_a_quarter_of_the_exhaustive_sweep():
+    spec = HuntSpec.load(Path(__file__).resolve().parents[1] / "data/sweeps/hunt.toml")
+    assert spec.pool_size() == 4 * 48
+    for panel in (11, 12, 14):
+        budget = spec.budget_images(panel)
+        schedule = plan_schedule(spec.pool_size(), panel, budget, top=spec.top)
+        assert schedule.fraction <= 0.25
+        assert schedule.rounds[-1].faces == panel
 
 
 # --- Schedule --------------------------------------------------------------------------------

@@ -146,9 +146,7 @@ def controls() -> HuntControls:
             elem_id="hunt-estimate",
         )
         progress = gr.HTML(elem_id="hunt-progress-box")
-        table = gr.Dataframe(
-            value=top_table(None), label="Hunt: the top candidates on every face"
-        )
+        table = gr.Dataframe(value=top_table(None), label="Hunt: the top candidates on every face")
     return HuntControls(top, button, estimate, progress, table)
 
 

@@ -140,6 +140,9 @@ async def run_sweep(ctx: AppContext, sweep: Sweep) -> AsyncIterator[tuple[str, l
 
 
 def build(ctx: AppContext) -> Loader:
+    # Imported here: workbench.app.hunt builds on this module's form.
+    from workbench.app import hunt as hunt_controls
+
     layout = ctx.layout
     with gr.Tab("Sweep", id="sweep") as tab:
         with gr.Row():
@@ -182,6 +185,7 @@ def build(ctx: AppContext) -> Loader:
                     run_button = gr.Button("Run", variant="primary", elem_id="sweep-run")
                     cancel_button = gr.Button("Cancel", variant="stop", elem_id="sweep-cancel")
                 progress = gr.HTML(elem_id="sweep-progress-box")
+                hunt = hunt_controls.controls()  # "Hunt" beside "Run": the same form, hunted
         results = gr.Gallery(
             label="Results as they arrive",
             columns=8,
@@ -233,6 +237,8 @@ def build(ctx: AppContext) -> Loader:
         queue=False,
         api_name="cancel_sweep",
     )
+
+    hunt_controls.wire(ctx, form, hunt, cancel_button)
 
     def load():
         return gr.update(choices=face_ids(layout)), live_estimate(*[f.value for f in form])
