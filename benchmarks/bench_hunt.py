@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -149,7 +151,11 @@ def main() -> None:
         tempfile.TemporaryDirectory(prefix="bench-hunt-") as tmp,
         SimulatorServer(SimulatorConfig(api_key=KEY)) as server,
     ):
-        pools = [bench_pool(i, args, Path(tmp), server) for i in range(args.pools)]
+        pools = []
+        for index in range(args.pools):
+            pools.append(bench_pool(index, args, Path(tmp), server))
+            # One line per pool on stderr, so a long run shows where it is.
+            print(json.dumps(pools[-1]), file=sys.stderr, flush=True)
     recalls = [p["recall_at_5"] for p in pools]
     fractions = [p["cost_fraction"] for p in pools]
     ceiling = [p["exhaustive_recall_at_5"] for p in pools if "exhaustive_recall_at_5" in p]
