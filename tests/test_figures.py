@@ -39,7 +39,7 @@ def test_failures_and_latency_figure_is_readable():
     assert "(s" in latency_axis.get_ylabel()
     assert "UTC" in latency_axis.get_xlabel()
     assert rate_axis.get_legend() and latency_axis.get_legend()
-    assert "3 requests" in rate_axis.get_title()
+    assert "3 requests, 1 failed" in rate_axis.get_title()
     assert any("Requests over time" in text for text in labelled(figure))
 
 

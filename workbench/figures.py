@@ -47,7 +47,10 @@ def failures_and_latency(over_time: pd.DataFrame) -> Figure:
     rate_axis.yaxis.set_major_formatter(PercentFormatter(1.0))
     rate_axis.set_ylabel("failure rate (% of requests)")
     rate_axis.set_ylim(0, max(0.05, float(over_time["failure_rate"].max()) * 1.2))
-    rate_axis.set_title(f"{int(over_time['requests'].sum())} requests, in bins of {every}")
+    rate_axis.set_title(
+        f"{int(over_time['requests'].sum())} requests, {int(over_time['failed'].sum())} failed,"
+        f" in bins of {every}"
+    )
     rate_axis.legend(loc="upper right")
     centres = times + pd.Timedelta(every) / 2
     latency_axis.plot(centres, over_time["latency_p50_ms"] / 1000, marker="o", label="median")

@@ -18,7 +18,7 @@ from workbench.backend import open_backend
 from workbench.contract import SIZE_PRESETS
 from workbench.demo import quiet_retries
 from workbench.errors import WorkbenchError
-from workbench.grids import Grid, GridQuery, GridStyle, render_grids
+from workbench.grids import Grid, GridQuery, GridStyle, grid_scores, render_grids
 from workbench.hunt.schedule import face_order
 from workbench.layout import DataLayout
 from workbench.panel import Panel
@@ -191,7 +191,8 @@ class SweepForm:
 
     def grids(self, thumb: int = NOTEBOOK_THUMB) -> list[Grid]:
         """Contact sheets of the last run's sweep (else of the current values): faces down,
-        seeds across, one page per prompt (and identity scale, size)."""
+        seeds across, one page per prompt (and identity scale, size), with score badges on
+        what has been scored."""
         sweep = self.last_sweep or self.sweep()
         query = GridQuery(
             prompts=tuple(sweep.prompts),
@@ -201,7 +202,7 @@ class SweepForm:
             faces=tuple(sweep.faces),
             cols="seed",
         )
-        return render_grids(self.layout, query, GridStyle(thumb=thumb))
+        return render_grids(self.layout, query, GridStyle(thumb=thumb), scores=grid_scores)
 
     def score(self) -> ScoreSummary:
         """Score the images not scored yet (this run's, and any other new ones)."""
@@ -226,12 +227,12 @@ class SweepForm:
         return board[mine].head(top)[TOP_COLUMNS].reset_index(drop=True)
 
     def show_results(self, summary: SweepSummary) -> None:
-        """What the Run button shows under the form after a run: the grid pages, then the
-        scores and the top candidates."""
-        for grid in self.grids():
-            display(grid.image)
+        """What the Run button shows under the form after a run: the new images scored, the
+        grid pages with their score badges, the top candidates."""
         scoring = self.score()
         display(f"scored {scoring.scored} new images")
+        for grid in self.grids():
+            display(grid.image)
         display(self.top_candidates())
 
     def on_finished(self, callback: Callable[[SweepSummary], None]) -> None:
