@@ -44,6 +44,7 @@ bench: venv
 	$(BIN)/python benchmarks/bench_leaderboard.py
 	$(BIN)/python benchmarks/bench_scoring.py
 	$(BIN)/python benchmarks/bench_hunt.py
+	$(BIN)/python benchmarks/bench_app.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

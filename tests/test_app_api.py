@@ -123,5 +123,6 @@ def test_the_api_key_never_reaches_a_page_the_config_a_download_or_the_log(runni
     seen.append(session.get(f"/gradio_api/file={exported['path']}").text)
     seen.append(running_app.output())
     assert "API key: set" in seen[1]  # the banner: backend named, key only "set"
+    assert '"run_history":false' in seen[1].replace(" ", "")  # no face uploads kept in browsers
     for text in seen:
         assert running_app.simulator.api_key not in text

@@ -28,7 +28,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     # Thumbnails and images are served from their stores as they are: never copied into
     # Gradio's cache, so erasing a person leaves no copy behind.
     gr.set_static_paths(served_folders(ctx.layout))
-    with gr.Blocks(title=TITLE, analytics_enabled=False) as blocks:
+    # Gradio's cache (downloads, uploads it keeps) is swept hourly of files older than an hour.
+    with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         gr.Markdown(f"# {TITLE}")
         banner.build(ctx.backend)
         with gr.Tabs():
