@@ -10,7 +10,6 @@ Beyond loopback (--host, --share) it refuses to start without sign-in.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
@@ -28,10 +27,9 @@ from workbench.app.server import (
     resolve_users,
 )
 from workbench.backend import open_backend
-from workbench.demo import has_images, seed_empty_catalogue
+from workbench.demo import DemoProgress, has_images, run_demo
 from workbench.errors import WorkbenchError
 from workbench.layout import DATA_ENV, DataLayout
-from workbench.run import Progress
 
 
 @click.command()
@@ -69,20 +67,31 @@ def main(
 
 
 def _seed_demo(layout: DataLayout) -> None:
-    """The small demo sweep on the simulator, with a progress bar, so the first page is full."""
-    click.echo("empty catalogue: running the demo sweep on the embedded simulator first")
-    bar = tqdm(unit="img", desc="demo sweep", dynamic_ncols=True)
+    """The demo sweep on the simulator, then scored, with progress bars, so the first page is
+    full (`workbench.demo.run_demo`: only what is missing is done)."""
+    click.echo("empty catalogue: running and scoring the demo sweep on the embedded simulator")
+    bars: dict[str, tqdm] = {}
 
-    def on_progress(progress: Progress) -> None:
-        bar.total = progress.images_total
-        bar.update(progress.images_done - bar.n)
+    def on_progress(progress: DemoProgress) -> None:
+        if progress.stage == "panel":
+            if progress.message and progress.done:
+                click.echo(progress.message)
+            return
+        bar = bars.get(progress.stage)
+        if bar is None:
+            for other in bars.values():
+                other.close()
+            unit = "img"
+            bar = bars[progress.stage] = tqdm(desc=progress.stage, unit=unit, dynamic_ncols=True)
+        bar.total = progress.total
+        bar.update(progress.done - bar.n)
 
     try:
-        summary = asyncio.run(seed_empty_catalogue(layout, on_progress=on_progress))
+        result = run_demo(layout, on_progress=on_progress)
     finally:
-        bar.close()
-    if summary is not None:
-        click.echo(f"demo sweep: {summary.images_stored} images stored")
+        for bar in bars.values():
+            bar.close()
+    click.echo(f"demo: {result.sweep.images_stored} images stored, {result.scoring.scored} scored")
 
 
 def _ready(ctx: AppContext, local_url: str, share_url: str | None) -> None:

@@ -126,3 +126,31 @@ def test_the_api_key_never_reaches_a_page_the_config_a_download_or_the_log(runni
     assert '"run_history":false' in seen[1].replace(" ", "")  # no face uploads kept in browsers
     for text in seen:
         assert running_app.simulator.api_key not in text
+
+
+def test_a_template_is_saved_through_the_api_as_the_signed_in_user(running_app, client):
+    line = client.predict(
+        "api-made",
+        "studio headshot, soft window light",
+        1,
+        0.8,
+        "768x768",
+        "general",
+        "",
+        api_name="/save_template",
+    )
+    assert line.startswith("saved api-made (candidate;")
+    table = client.predict("api-made", api_name="/template_approved")
+    assert table == "api-made is now approved"
+    from workbench.templates import TemplateLibrary
+
+    saved = TemplateLibrary(running_app.layout).get("api-made")
+    assert saved.provenance.saved_by == running_app.auth[0]
+    assert saved.status == "approved"
+
+
+def test_uploads_over_the_size_limit_are_refused(running_app):
+    session = signed_in(running_app)
+    big = b"\xff\xd8" + b"0" * (21 * 1024 * 1024)
+    reply = session.post("/gradio_api/upload", files={"files": ("huge.jpg", big, "image/jpeg")})
+    assert reply.status_code == 413

@@ -14,6 +14,7 @@ import pytest
 
 from workbench.app import build_app
 from workbench.app import catalogue as catalogue_tab
+from workbench.app import leaderboard as leaderboard_tab
 from workbench.app import panel as panel_tab
 from workbench.app import review as review_tab
 from workbench.app import sweep as sweep_tab
@@ -120,13 +121,13 @@ def test_the_form_builds_the_same_sweep_a_toml_file_would():
 
 def test_the_estimate_counts_requests_images_cost_and_time(ctx):
     run = sweep_tab.SweepRun.prepare(sweep_tab.sweep_from_form(**FORM), ctx.layout)
-    text = sweep_tab.estimate_text(run, "simulator")
+    text = sweep_tab.estimate_text(run)
     assert text.startswith("**8 requests · 8 images · cost 0.16 · about")
     capped = sweep_tab.SweepRun.prepare(
         sweep_tab.sweep_from_form(**{**FORM, "max_images": 3}), ctx.layout
     )
-    assert "3 requests · 3 images" in sweep_tab.estimate_text(capped, "simulator")
-    assert "capped by the budget of 3 images" in sweep_tab.estimate_text(capped, "simulator")
+    assert "3 requests · 3 images" in sweep_tab.estimate_text(capped)
+    assert "capped by the budget of 3 images" in sweep_tab.estimate_text(capped)
 
 
 async def test_a_run_reports_progress_and_results_then_a_summary(ctx):
@@ -186,7 +187,7 @@ def test_the_app_builds_with_every_tab(ctx):
     blocks = build_app(ctx)
     assert isinstance(blocks, gr.Blocks)
     config = str(blocks.get_config_file())
-    for tab in ("Review", "Panel", "Sweep", "Templates", "Catalogue"):
+    for tab in ("Review", "Leaderboard", "Panel", "Sweep", "Templates", "Catalogue"):
         assert tab in config
     assert KEY not in config
 
@@ -293,3 +294,45 @@ async def test_a_template_applies_to_an_upload_and_the_drift_check_runs(
     assert set(table["status"]) <= {"ok", "drifted", "failed", "no baseline"}
     assert set(table["template"]) == {"noir"}
     assert "re-run logged as sweep" in verdict
+
+
+def test_a_cell_is_rated_at_once_as_the_signed_in_user_and_shows_its_scores(ctx):
+    asyncio.run(_drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**FORM))))
+    layout = ctx.layout
+    grid = review_tab.review_grid(layout, "studio headshot", 0.8, "768x768")
+    cell = grid.cells[0]
+    text = review_tab.cell_scores(layout, cell)
+    assert "identity (this image vs hopper):" in text
+    assert "candidate consistency" in text and "per dimension:" in text
+    assert review_tab.my_rating(layout, cell.image_hash, "ada") == (None, False)
+    assert review_tab.rate_cell(layout, cell, 4, False, by="ada") == "saved: 4★ by ada"
+    assert review_tab.rate_cell(layout, cell, 5, True, by="bob") == "saved: 5★ · winner by bob"
+    assert review_tab.my_rating(layout, cell.image_hash, "ada") == (4, False)
+    assert review_tab.my_rating(layout, cell.image_hash, "bob") == (5, True)
+    with pytest.raises(gr.Error):
+        review_tab.rate_cell(layout, None, 3, False, by="ada")
+
+
+def test_the_leaderboard_ranks_plots_explains_and_saves_a_candidate(ctx):
+    asyncio.run(_drain(sweep_tab.run_sweep(ctx, sweep_tab.sweep_from_form(**FORM))))
+    layout = ctx.layout
+    frame = leaderboard_tab.board(layout)
+    assert len(frame) == 4  # 2 prompts x 2 seeds
+    view = leaderboard_tab.board_view(frame)
+    assert list(view["rank"]) == [1, 2, 3, 4]
+    assert view["consistency"].is_monotonic_decreasing
+    # Two faces prove little: every candidate says how many more it needs.
+    assert all(flag.startswith("uncertain") for flag in view["flag"])
+    assert len(leaderboard_tab.board(layout, sure_only=True)) == 0
+    only_noir = leaderboard_tab.board(layout, prompt="film noir portrait")
+    assert set(only_noir["prompt"]) == {"film noir portrait"}
+    points = leaderboard_tab.scatter_points(frame)
+    assert len(points) == 4 and set(points["worst_face"]) <= {"hopper", "astronaut"}
+    groups, text = leaderboard_tab.group_bars(layout, leaderboard_tab.candidate_at(frame, 0))
+    assert text.startswith(f"**'{frame.iloc[0]['prompt']}' seed {frame.iloc[0]['seed']}")
+    assert list(groups.columns) == ["group", "consistency", "attribute", "faces"]
+    line = leaderboard_tab.save_candidate(layout, frame.iloc[0], "top-one", by="ada")
+    assert line == "saved top-one (candidate) from the leaderboard"
+    saved = templates_tab.TemplateLibrary(layout).get("top-one")
+    assert saved.scores.consistency == pytest.approx(frame.iloc[0]["consistency"])
+    assert saved.provenance.source == "leaderboard" and saved.provenance.saved_by == "ada"

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import gradio as gr
 
-from workbench.app import banner, catalogue, panel, review, sweep, templates
+from workbench.app import banner, catalogue, leaderboard, panel, review, sweep, templates
 from workbench.app.context import AppContext
 from workbench.app.server import ServeOptions, launch_kwargs, served_folders
 
@@ -32,9 +32,11 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         gr.Markdown(f"# {TITLE}")
         banner.build(ctx.backend)
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
+            review_loader, review_pickers = review.build(ctx)
             loaders = [
-                review.build(ctx),
+                review_loader,
+                leaderboard.build(ctx, tabs, review_pickers),
                 sweep.build(ctx),
                 panel.build(ctx),
                 templates.build(ctx),

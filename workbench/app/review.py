@@ -29,6 +29,8 @@ from workbench.grids import (
     plan_pages,
 )
 from workbench.layout import DataLayout
+from workbench.scoring.candidates import Candidate, ScoredImages, candidate_score
+from workbench.scoring.ratings import RatingStore
 from workbench.store import ImageStore
 
 TILE_SIZE = 192
@@ -148,6 +150,64 @@ def cell_details(layout: DataLayout, cell: ReviewCell) -> tuple[str | None, str]
     return (str(path) if path else None), "  \n".join(lines)
 
 
+def cell_scores(layout: DataLayout, cell: ReviewCell) -> str:
+    """The image's identity score and its candidate's consistency, interval and explanation."""
+    data = cell.data
+    if data is None or data.status != "ok" or data.candidate.seed is None:
+        return ""
+    c = data.candidate
+    candidate = Candidate(c.prompt, c.seed, c.identity_scale, c.width, c.height)
+    scored = ScoredImages.load(layout)
+    rows = scored.for_candidate(candidate)
+    mine = rows[rows["image_hash"] == cell.image_hash]
+    lines = []
+    if not mine.empty and mine["identity"].notna().any():
+        lines.append(f"identity (this image vs {cell.face_id}): {mine['identity'].iloc[0]:.3f}")
+    elif not mine.empty:
+        lines.append("not scored yet (`workbench score`)")
+    score = candidate_score(scored, candidate)
+    if score.consistency == score.consistency:  # not NaN
+        lines.append(
+            f"candidate consistency {score.consistency:.3f} "
+            f"(interval {score.ci_low:.2f}–{score.ci_high:.2f}, {score.faces} faces"
+            + (f", uncertain: {score.faces_needed} more face(s) needed" if score.uncertain else "")
+            + f"); worst face {score.worst_face} at {score.worst_face_consistency:.3f}"
+        )
+    if score.per_dimension:
+        dims = ", ".join(
+            f"{k} {v:.2f}" for k, v in sorted(score.per_dimension.items(), key=lambda kv: kv[1])
+        )
+        lines.append(f"per dimension: {dims}")
+    if score.explanation:
+        lines.append(score.explanation)
+    return "  \n".join(lines)
+
+
+def my_rating(layout: DataLayout, image_hash: str | None, rater: str) -> tuple[int | None, bool]:
+    """The stars and winner mark `rater` last gave this image (None, False if never)."""
+    if image_hash is None:
+        return None, False
+    latest = RatingStore(layout).latest()
+    if latest.empty:
+        return None, False
+    mine = latest[(latest["image_hash"] == image_hash) & (latest["rater"] == rater)]
+    if mine.empty:
+        return None, False
+    stars = mine["stars"].iloc[-1]
+    return (None if stars != stars or stars is None else int(stars)), bool(mine["winner"].iloc[-1])
+
+
+def rate_cell(
+    layout: DataLayout, cell: ReviewCell | None, stars: int | None, winner: bool, *, by: str
+) -> str:
+    """Save a rating of the opened cell's image at once, as `by`."""
+    if cell is None or cell.image_hash is None:
+        raise gr.Error("open a cell with an image first", print_exception=False)
+    rating = RatingStore(layout).rate(cell.image_hash, stars, winner=winner, by=by)
+    what = f"{rating.stars}★" if rating.stars else "no stars"
+    return f"saved: {what}{' · winner' if rating.winner else ''} by {rating.rater}"
+
+
 def compare_items(
     layout: DataLayout, grid: ReviewGrid, column: str | None, tiles: Path
 ) -> list[tuple[str, str]]:
@@ -182,7 +242,7 @@ async def rerun_missing(ctx: AppContext, grid: ReviewGrid | None) -> AsyncIterat
         yield progress
 
 
-def build(ctx: AppContext) -> Loader:
+def build(ctx: AppContext) -> tuple[Loader, list]:
     layout = ctx.layout
     tiles = ctx.exports / "tiles"
     with gr.Tab("Review", id="review") as tab:
@@ -213,6 +273,11 @@ def build(ctx: AppContext) -> Loader:
                     label="Cell", type="filepath", interactive=False, elem_id="review-image"
                 )
                 cell_text = gr.Markdown(elem_id="review-cell")
+                cell_score = gr.Markdown(elem_id="review-scores")
+                with gr.Row():
+                    stars = gr.Radio([1, 2, 3, 4, 5], label="Rating", elem_id="review-stars")
+                    winner = gr.Checkbox(label="Winner", elem_id="review-winner")
+                rated = gr.Markdown(elem_id="review-rated")
                 with gr.Row():
                     template_name = gr.Textbox(
                         label="Template name", scale=2, elem_id="review-template-name"
@@ -257,11 +322,15 @@ def build(ctx: AppContext) -> Loader:
             gr.update(),
         )
 
-    def select(grid: ReviewGrid | None, evt: gr.SelectData):
+    def select(grid: ReviewGrid | None, evt: gr.SelectData, request: gr.Request):
         if grid is None or evt.index is None or not 0 <= evt.index < len(grid.cells):
-            return None, None, ""
+            return None, None, "", "", None, False, ""
         cell = grid.cells[evt.index]
-        return (cell, *cell_details(layout, cell))
+        given, won = my_rating(layout, cell.image_hash, signed_in_user(request))
+        return (cell, *cell_details(layout, cell), cell_scores(layout, cell), given, won, "")
+
+    def rate(cell: ReviewCell | None, given: int | None, won: bool, request: gr.Request):
+        return rate_cell(layout, cell, given, won, by=signed_in_user(request))
 
     def save_cell(cell: ReviewCell | None, name: str, request: gr.Request):
         return save_cell_as_template(layout, cell, name, by=signed_in_user(request))
@@ -280,7 +349,20 @@ def build(ctx: AppContext) -> Loader:
         api_name="review_grid",
         trigger_mode="always_last",
     )
-    grid_view.select(select, grid_state, [cell_state, cell_image, cell_text], api_name="open_cell")
+    grid_view.select(
+        shown(select),
+        grid_state,
+        [cell_state, cell_image, cell_text, cell_score, stars, winner, rated],
+        api_name="open_cell",
+    )
+    # Saved at once: a change made by the person (not by opening a cell) is a rating.
+    gr.on(
+        [stars.input, winner.input],
+        shown(rate),
+        [cell_state, stars, winner],
+        rated,
+        api_name="rate_cell",
+    )
     left_pick.change(
         lambda grid, column: compare_items(layout, grid, column, tiles) if grid else [],
         [grid_state, left_pick],
@@ -306,4 +388,4 @@ def build(ctx: AppContext) -> Loader:
     ).then(
         shown(show), pickers, [grid_state, grid_view, left_pick, note, right_pick, rerun_progress]
     )
-    return Loader(choices, pickers, pickers)
+    return Loader(choices, pickers, pickers), pickers

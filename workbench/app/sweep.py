@@ -23,6 +23,7 @@ from workbench.contract import SIZE_PRESETS
 from workbench.errors import WorkbenchError
 from workbench.layout import DataLayout
 from workbench.run import Progress, SweepRun, SweepSummary
+from workbench.scoring.runner import score_catalogue
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 
@@ -60,8 +61,8 @@ def sweep_from_form(
     )
 
 
-def estimate_text(run: SweepRun, backend_kind: str) -> str:
-    latency_s, basis = run.estimated_latency(backend_kind)
+def estimate_text(run: SweepRun) -> str:
+    latency_s, basis = run.estimated_latency()
     seconds = run.estimated_seconds(latency_s)
     capped = f" (capped by the budget of {run.max_images} images)" if run.capped_by_budget else ""
     return (
@@ -120,10 +121,10 @@ async def run_sweep(ctx: AppContext, sweep: Sweep) -> AsyncIterator[tuple[str, l
     cancelled too and keeps what it already received.
     """
     layout = ctx.layout
-    run = await asyncio.to_thread(SweepRun.prepare, sweep, layout)
+    run = await asyncio.to_thread(SweepRun.prepare, sweep, layout, backend=ctx.backend.identity)
     yield progress_html(run.progress, "starting"), []
     async with ctx.backend.client(max_concurrency=run.concurrency) as client:
-        task = asyncio.create_task(run.execute(client, backend=ctx.backend.kind))
+        task = asyncio.create_task(run.execute(client))
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=TICK_S)
@@ -136,7 +137,13 @@ async def run_sweep(ctx: AppContext, sweep: Sweep) -> AsyncIterator[tuple[str, l
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
     results = await asyncio.to_thread(sweep_results, layout, run.sweep_id)
-    yield progress_html(run.progress, summary_note(summary)), results
+    note = summary_note(summary)
+    if summary.images_stored:
+        # Scores feed Review and the Leaderboard; one worker, so other users stay served.
+        yield progress_html(run.progress, f"{note}; scoring the new images…"), results
+        scored = await asyncio.to_thread(score_catalogue, layout, sweep_id=run.sweep_id, workers=1)
+        note += f"; {scored.scored} images scored"
+    yield progress_html(run.progress, note), results
 
 
 def build(ctx: AppContext) -> Loader:
@@ -201,10 +208,11 @@ def build(ctx: AppContext) -> Loader:
 
     def live_estimate(*values) -> str:
         try:
-            run = SweepRun.prepare(build_sweep(*values), layout)
+            sweep = build_sweep(*values)
+            run = SweepRun.prepare(sweep, layout, backend=ctx.backend.identity)
         except WorkbenchError as exc:
             return f"⚠ {exc}"
-        return estimate_text(run, ctx.backend.kind)
+        return estimate_text(run)
 
     async def run_clicked(*values):
         sweep = shown(build_sweep)(*values)

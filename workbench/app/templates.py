@@ -142,7 +142,7 @@ async def apply_to_upload(
                 photo_name=photo.name,
                 out=out,
                 client=client,
-                backend=ctx.backend.kind,
+                backend=ctx.backend.identity,
             )
     finally:
         photo.unlink(missing_ok=True)
@@ -179,7 +179,7 @@ async def run_drift_check(ctx: AppContext, name: str | None) -> tuple[pd.DataFra
             ctx.layout,
             client,
             names=[name] if name else None,
-            backend=ctx.backend.kind,
+            backend=ctx.backend.identity,
             concurrency=ctx.api_concurrency,
         )
     verdict = f"drifted: {', '.join(report.drifted)}" if report.drifted else "no drift found"
