@@ -118,7 +118,7 @@ def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
 
     # A 2x2 sweep (two faces, two seeds): the results fill in as they arrive.
     run_sweep(page, "studio headshot, soft window light", "1-2")
-    page.locator("#sweep-progress", has_text="done").wait_for()
+    page.locator("#sweep-progress", has_text="images scored").wait_for()
     assert page.locator("#sweep-results img").count() >= 4
     shoot(page, "03-sweep")
 
@@ -134,6 +134,11 @@ def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
     expect(page.locator("#review-image img")).to_have_count(1)
     page.keyboard.press("ArrowRight")
     page.locator("#review-cell", has_text="seed 2").wait_for()
+    page.locator("#review-scores", has_text="candidate consistency").wait_for()
+
+    # Rate it: saved at once, as the signed-in user.
+    page.locator("#review-stars").get_by_text("4", exact=True).click()
+    page.locator("#review-rated", has_text="saved: 4★ by ada").wait_for()
     shoot(page, "05-review-cell")
 
     # Save the opened candidate as a template, then export the library: a valid JSON download.
@@ -155,8 +160,21 @@ def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
     assert "grace-hopper" not in json.dumps(exported)
     shoot(page, "06-templates")
 
-    # A reload finds the template still there.
+    open_tab(page, "Leaderboard")
+    page.locator("#leaderboard-table", has_text="studio headshot").wait_for()
+    page.locator("#leaderboard-table").get_by_text("studio headshot").filter(
+        visible=True
+    ).first.click()
+    page.locator("#leaderboard-explanation", has_text="seed").wait_for()
+    shoot(page, "07-leaderboard")
+
+    # A reload finds the rating and the template still there.
     page.reload()
+    open_tab(page, "Review")
+    expect(page.locator("#review-grid img")).to_have_count(4, timeout=WAIT_MS)
+    page.locator("#review-grid img").nth(1).click()
+    page.locator("#review-cell", has_text="seed 2").wait_for()
+    expect(page.locator("#review-stars input[value='4']")).to_be_checked(timeout=WAIT_MS)
     open_tab(page, "Templates")
     page.locator("#templates-table", has_text="soft-window").wait_for()
     context.close()
