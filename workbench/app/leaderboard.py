@@ -16,7 +16,7 @@ from workbench.layout import DataLayout
 from workbench.scoring.candidates import Candidate, candidate_score
 from workbench.scoring.leaderboard import SORTS, leaderboard
 from workbench.templates import TemplateLibrary, template_from_catalogue
-from workbench.templates.library import scores_from_leaderboard
+from workbench.templates.library import scores_of
 
 ALL = "(all prompts)"
 SHOWN = [
@@ -105,7 +105,7 @@ def save_candidate(layout: DataLayout, row: pd.Series, name: str, *, by: str) ->
         height=candidate.height,
         saved_by=by,
         source="leaderboard",
-        scores=scores_from_leaderboard(row),
+        scores=scores_of(row.to_dict()),
     )
     TemplateLibrary(layout).save(template)
     return f"saved {template.name} (candidate) from the leaderboard"

@@ -690,26 +690,3 @@ def template_from_request_key(layout: DataLayout, key: str, **fields: Any) -> Te
         source=f"request key {key}",
         **fields,
     )
-
-
-def scores_from_leaderboard(row: Any) -> TemplateScores:
-    """A leaderboard row's scores (`workbench.scoring.leaderboard` columns) as a template keeps
-    them; missing or NaN values stay unset."""
-
-    def number(column: str) -> float | None:
-        value = row.get(column) if hasattr(row, "get") else None
-        if value is None or value != value:  # NaN
-            return None
-        return float(value)
-
-    ratings = number("ratings")
-    faces = number("faces")
-    return TemplateScores(
-        consistency=number("consistency"),
-        worst_face_consistency=number("worst_face_consistency"),
-        worst_face=(str(row.get("worst_face")) if row.get("worst_face") else None),
-        identity=number("identity"),
-        rating=number("rating"),
-        ratings=int(ratings) if ratings is not None else 0,
-        faces=int(faces) if faces is not None else None,
-    )
