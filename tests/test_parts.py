@@ -115,6 +115,7 @@ def test_a_foreign_part_is_quarantined_not_read_as_nulls(catalogue, layout, capl
     )
     text = caplog.text
     assert "no column schema_version" in text and "column seed is string" in text
+    assert all((p.stat().st_mode & 0o777) == 0o600 for p in catalogue.quarantined())
 
 
 def test_stray_files_are_ignored_by_readers(catalogue):

@@ -339,6 +339,7 @@ class PartFolder:
         try:
             make_private_dir(self.quarantine_dir)
             os.replace(source, target)
+            os.chmod(target, PRIVATE_FILE_MODE)  # it may hold rows naming people, whoever wrote it
         except FileNotFoundError:
             return None
         except OSError as exc:  # a read-only folder: leave it, but still read around it
