@@ -167,6 +167,9 @@ def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
     ).first.click()
     page.locator("#leaderboard-explanation", has_text="seed").wait_for()
     shoot(page, "07-leaderboard")
+    page.locator("#leaderboard-open").click()  # one click from the row to its grid
+    expect(page.locator("#review-grid")).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator("#review-prompt input")).to_have_value("studio headshot, soft window light")
 
     # A reload finds the rating and the template still there.
     page.reload()
