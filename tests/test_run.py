@@ -402,3 +402,11 @@ async def test_results_count_as_stored_only_for_the_backend_that_made_them(panel
     assert len(real.pending) == 8  # simulator pictures never stand in for real ones
     assert len(SweepRun.prepare(sweep, panel_layout).pending) == 0
     assert set(Catalogue(panel_layout.catalogue).runs()["backend"]) == {"simulator"}
+
+
+def test_durations_read_as_a_person_says_them():
+    from workbench.run import format_duration
+
+    assert format_duration(4.24) == "4.2 s"
+    assert format_duration(185) == "3 min 05 s"
+    assert format_duration(2 * 3600 + 7 * 60 + 10) == "2 h 07 min"

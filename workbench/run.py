@@ -596,6 +596,17 @@ class SweepRun:
             self._on_progress(self.progress)
 
 
+def format_duration(seconds: float) -> str:
+    """A duration as a person reads it: "4.2 s", "3 min 05 s", "2 h 07 min" (estimates, progress)."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def new_sweep_id() -> str:
     """Sortable and unique enough across machines: UTC time plus random hex."""
     return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"

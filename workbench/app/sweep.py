@@ -22,7 +22,7 @@ from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.contract import SIZE_PRESETS
 from workbench.errors import WorkbenchError
 from workbench.layout import DataLayout
-from workbench.run import Progress, SweepRun, SweepSummary
+from workbench.run import Progress, SweepRun, SweepSummary, format_duration
 from workbench.scoring.runner import score_catalogue
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
@@ -67,7 +67,7 @@ def estimate_text(run: SweepRun) -> str:
     capped = f" (capped by the budget of {run.max_images} images)" if run.capped_by_budget else ""
     return (
         f"**{run.pending_requests} requests · {run.pending_images} images · "
-        f"cost {run.estimated_cost():.2f} · about {_duration(seconds)}**{capped}  \n"
+        f"cost {run.estimated_cost():.2f} · about {format_duration(seconds)}**{capped}  \n"
         f"planned {run.plan.requests} requests, {run.skipped_stored} already stored and skipped; "
         f"{latency_s:.2f} s per request ({basis}), {run.concurrency} at a time"
     )
@@ -80,10 +80,10 @@ def progress_html(progress: Progress, note: str = "") -> str:
         f"{finished}/{progress.requests_total} requests",
         f"{progress.images_done} images",
         f"{progress.requests_failed} failed",
-        f"{_duration(progress.elapsed_s)}",
+        f"{format_duration(progress.elapsed_s)}",
     ]
     if eta is not None and finished < progress.requests_total:
-        parts.append(f"about {_duration(eta)} left")
+        parts.append(f"about {format_duration(eta)} left")
     text = " · ".join(parts) + (f" — {html.escape(note)}" if note else "")
     return (
         f'<div id="sweep-progress"><progress value="{finished}" '
@@ -253,13 +253,3 @@ def build(ctx: AppContext) -> Loader:
 
     tab.select(lambda: gr.update(choices=face_ids(layout)), None, faces)
     return Loader(load, [faces, estimate])
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"

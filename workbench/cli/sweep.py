@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from workbench.backend import Backend, open_backend
 from workbench.layout import DataLayout
-from workbench.run import Progress, SweepRun, SweepSummary
+from workbench.run import Progress, SweepRun, SweepSummary, format_duration
 from workbench.sweep import Sweep
 
 
@@ -81,7 +81,7 @@ def print_preview(run: SweepRun, backend: Backend, *, sweep_name: str) -> None:
         f"  estimated cost: {run.estimated_cost():.2f} (price_per_image {run.price_per_image})"
     )
     click.echo(
-        f"  estimated time: {_duration(seconds)} at concurrency {run.concurrency} "
+        f"  estimated time: {format_duration(seconds)} at concurrency {run.concurrency} "
         f"({latency_s:.2f} s per request, {basis})"
     )
 
@@ -135,7 +135,7 @@ def print_summary(summary: SweepSummary) -> None:
         )
     click.echo(
         f"  sent {summary.requests_sent} requests ({summary.skipped_stored} already stored); "
-        f"stored {summary.images_stored} images in {_duration(summary.elapsed_s)} "
+        f"stored {summary.images_stored} images in {format_duration(summary.elapsed_s)} "
         f"({rate:.1f} images/s); cost {summary.cost:.2f}"
     )
     if summary.requests_failed:
@@ -152,13 +152,3 @@ def print_summary(summary: SweepSummary) -> None:
         click.echo(f"FAILED: no request gave an image ({summary.requests_failed} failed)", err=True)
     elif summary.stopped == "cancelled":
         click.echo(f"  stopped early: {summary.not_tried} requests not tried; re-run to resume")
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
