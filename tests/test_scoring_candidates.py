@@ -157,3 +157,22 @@ def test_a_random_seed_request_is_known_by_the_seed_the_server_used(layout, vect
 def test_an_unknown_candidate_is_a_one_line_error(layout, stored_catalogue):
     with pytest.raises(InputError, match="no images or failures"):
         candidate_score(layout, Candidate("nope", 1, 0.8, 768, 1024))
+
+
+@pytest.mark.parametrize("sweep_id", ["drift-check-20261126-abc", "apply-20261126-def"])
+def test_a_drift_check_or_an_applied_template_never_rewrites_the_evidence(
+    layout, stored_catalogue, vector_length, sweep_id
+):
+    # A drift check re-runs GOOD on a changed model: new images, a very different style.
+    rows = [replace(catalogue_row(GOOD, face, sample=7), sweep_id=sweep_id) for face in FACES[:3]]
+    Catalogue(layout.catalogue).append(rows)
+    far = np.full(vector_length, 50.0, dtype=np.float32)
+    ScoreStore(layout).append(
+        [
+            ScoreRow(row.image_hash, row.face_hash, STYLE_SCORER, STYLE_VERSION, vector=far)
+            for row in rows
+        ]
+    )
+    good = candidate_score(layout, GOOD)
+    assert good.consistency == pytest.approx(1.0)
+    assert good.images == 6

@@ -40,6 +40,12 @@ from workbench.panel import Face
 
 # A sweep is meant to be looked at; a typo like "1-2000000000" must not plan two billion cells.
 MAX_SEEDS = 100_000
+# Sweep ids of runs that measure templates rather than hunt for them: a drift check's re-runs
+# (possibly of a changed model) and a template applied to a new face. Their rows stay in the
+# catalogue, but a candidate's scores leave them out, so a drift never rewrites the evidence.
+DRIFT_CHECK_PREFIX = "drift-check-"
+APPLY_PREFIX = "apply-"
+NOT_CANDIDATE_EVIDENCE = (DRIFT_CHECK_PREFIX, APPLY_PREFIX)
 MAX_CELLS = 1_000_000
 # Bumped only if the canonical request changes meaning; the catalogue migrates old keys (v1 had
 # no backend in it). docs/catalogue.md says how.

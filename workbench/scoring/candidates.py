@@ -27,12 +27,14 @@ from workbench.scoring.style import (
     StyleDescriptor,
     compare_styles,
 )
+from workbench.sweep import NOT_CANDIDATE_EVIDENCE
 
 CANDIDATE_COLUMNS = ["prompt", "seed", "identity_scale", "width", "height"]
 # The panel attributes the per-group breakdown answers for ("does it hold on darker skin?").
 GROUP_ATTRIBUTES = ("monk_skin_tone", "age_band", "gender_presentation")
 _CATALOGUE_COLUMNS = [
     *CANDIDATE_COLUMNS,
+    "sweep_id",
     "seed_used",
     "request_key",
     "face_id",
@@ -111,6 +113,7 @@ class ScoredImages:
     @classmethod
     def load(cls, layout: DataLayout, faces: Iterable[str] | None = None) -> ScoredImages:
         runs = Catalogue(layout.catalogue).runs(_CATALOGUE_COLUMNS)
+        runs = runs[~runs["sweep_id"].str.startswith(NOT_CANDIDATE_EVIDENCE)]
         runs = _with_candidate_seed(runs)
         if faces is not None:
             wanted = set(faces)

@@ -14,7 +14,7 @@ from workbench.layout import DataLayout
 from workbench.panel import Face, Panel, face_id_from_name, normalise_photo
 from workbench.run import Generates, SweepRun, SweepSummary, new_sweep_id
 from workbench.store import ImageStore
-from workbench.sweep import Sweep, plan
+from workbench.sweep import APPLY_PREFIX, Sweep, plan
 from workbench.templates.library import Template, TemplateError, TemplateLibrary
 
 # Faces applied from outside the panel are logged under this prefix, so they never collide
@@ -95,7 +95,7 @@ async def apply_template(
         store=ImageStore(layout),
         catalogue=catalogue,
         concurrency=1,
-        sweep_id=f"apply-{new_sweep_id()}",
+        sweep_id=f"{APPLY_PREFIX}{new_sweep_id()}",
         spec_toml=sweep.to_toml(),
         backend=backend,
     )

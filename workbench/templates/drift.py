@@ -20,14 +20,14 @@ from workbench.panel import Face, Panel
 from workbench.run import Generates, ProgressCallback, SweepRun, SweepSummary, new_sweep_id
 from workbench.scoring import compare_styles, describe_style, identity_similarity
 from workbench.store import ImageStore
-from workbench.sweep import Cell, Plan, Sweep, plan
+from workbench.sweep import DRIFT_CHECK_PREFIX, Cell, Plan, Sweep, plan
 from workbench.templates.library import Template, TemplateError, TemplateLibrary
 
 # A template has drifted when a face's images lose this much style similarity to their
 # baseline (1 - compare_styles overall), or this much identity similarity to the face.
 STYLE_DRIFT_THRESHOLD = 0.10
 IDENTITY_DRIFT_THRESHOLD = 0.10
-DRIFT_SWEEP_PREFIX = "drift-check-"
+DRIFT_SWEEP_PREFIX = DRIFT_CHECK_PREFIX
 
 FaceStatus = Literal["ok", "drifted", "no baseline", "failed"]
 
