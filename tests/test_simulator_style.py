@@ -18,7 +18,7 @@ from workbench.simulator.render import appearance, render_portrait
 from workbench.simulator.style import Style, drifted, stability
 
 MONO, COLOUR = "black and white studio portrait", "studio portrait, blue backdrop"
-MONO_UNSTABLE, MONO_STABLE = 37, 14  # stability 0.0 and 0.93
+MONO_UNSTABLE, MONO_STABLE = 37, 61  # stability 0.0 and 0.99
 COLOUR_UNSTABLE = 32  # stability 0.02
 
 # Knobs a monochrome picture can show, and the colour-only ones, with a unit each.

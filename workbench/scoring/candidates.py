@@ -19,6 +19,7 @@ from workbench.layout import DataLayout
 from workbench.panel import AGE_BANDS, Panel
 from workbench.scoring.consistency import Consistency, consistency_from_matrix
 from workbench.scoring.identity import IDENTITY_SCORER, IDENTITY_VERSION
+from workbench.scoring.panel_effects import face_effects
 from workbench.scoring.store import ScoreStore
 from workbench.scoring.style import (
     STYLE_DIMENSIONS,
@@ -109,6 +110,9 @@ class ScoredImages:
     failures: pd.DataFrame  # candidate columns + failures
     panel: pd.DataFrame
     groups: dict[str, dict[str, str]]  # face id -> attribute -> group (`panel_groups`)
+    # face id -> what the person puts into every style descriptor (`panel_effects`), measured
+    # over every candidate loaded here; subtracted before styles are compared
+    effects: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def load(cls, layout: DataLayout, faces: Iterable[str] | None = None) -> ScoredImages:
@@ -134,12 +138,14 @@ class ScoredImages:
         else:
             ok = ok.assign(vector=None)
         panel = _panel(layout)
+        ok = ok.reset_index(drop=True)
         return cls(
             layout=layout,
-            images=ok.reset_index(drop=True),
+            images=ok,
             failures=_failures(runs),
             panel=panel,
             groups=panel_groups(panel),
+            effects=_face_effects(ok),
         )
 
     def candidates(self) -> list[Candidate]:
@@ -164,7 +170,8 @@ def candidate_score(
         images = images[images["face_id"].isin(set(faces))]
     if images.empty and failures.empty:
         raise InputError(f"no images or failures for candidate {candidate.label()}")
-    return score_images(candidate, images, int(failures["failures"].sum()), scored.groups)
+    failed = int(failures["failures"].sum())
+    return score_images(candidate, images, failed, scored.groups, scored.effects)
 
 
 def score_images(
@@ -172,15 +179,22 @@ def score_images(
     images: pd.DataFrame,
     failures: int,
     groups: dict[str, dict[str, str]],
+    effects: dict[str, np.ndarray] | None = None,
 ) -> CandidateScore:
     """The score of one candidate's image rows (as `ScoredImages.images` holds them);
-    `groups` maps face id -> attribute -> group (`panel_groups`)."""
+    `groups` maps face id -> attribute -> group (`panel_groups`); `effects` maps face id ->
+    the person's own share of every style descriptor (`ScoredImages.effects`), taken out
+    before styles are compared."""
     face_ids = [str(f) for f in images["face_id"]]
     vectors = images["vector"].tolist() if "vector" in images else [None] * len(images)
+    effects = effects or {}
     descriptors: dict[str, list[StyleDescriptor]] = {}
     for face_id, vector in zip(face_ids, vectors, strict=True):
-        if vector is not None and not (isinstance(vector, float) and math.isnan(vector)):
-            descriptors.setdefault(face_id, []).append(StyleDescriptor.from_vector(vector))
+        if _has_vector(vector):
+            values = np.asarray(vector, dtype=np.float64)
+            if face_id in effects:
+                values = values - effects[face_id]
+            descriptors.setdefault(face_id, []).append(StyleDescriptor.from_vector(values))
     styled = sorted(descriptors)
     similarity, per_dimension = face_similarity([descriptors[f] for f in styled])
     result = consistency_from_matrix(styled, similarity, per_dimension)
@@ -313,6 +327,30 @@ def _identity_per_face(images: pd.DataFrame) -> tuple[dict[str, float], int]:
             no_face += 1
         per_face.setdefault(str(face_id), []).append(float(identity) if found else 0.0)
     return {face: _mean(values) for face, values in per_face.items()}, no_face
+
+
+def _has_vector(vector) -> bool:
+    return vector is not None and not (isinstance(vector, float) and math.isnan(vector))
+
+
+def _face_effects(images: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`panel_effects.face_effects` over every scored image of the table."""
+    if "vector" not in images:
+        return {}
+    rows = [
+        (key, str(face), vector)
+        for key, face, vector in zip(
+            zip(*(images[c] for c in CANDIDATE_COLUMNS), strict=True),
+            images["face_id"],
+            images["vector"],
+            strict=True,
+        )
+        if _has_vector(vector)
+    ]
+    if not rows:
+        return {}
+    keys, faces, vectors = zip(*rows, strict=True)
+    return face_effects(keys, faces, [np.asarray(v, dtype=np.float64) for v in vectors])
 
 
 def _with_candidate_seed(runs: pd.DataFrame) -> pd.DataFrame:

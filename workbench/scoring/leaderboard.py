@@ -85,7 +85,10 @@ def leaderboard(
         keys &= {_key(astuple(c)) for c in candidates}
     for key in sorted(keys):
         candidate = Candidate(*key)
-        score = score_images(candidate, groups.get(key, empty), failures.get(key, 0), scored.groups)
+        rows_of = groups.get(key, empty)
+        score = score_images(
+            candidate, rows_of, failures.get(key, 0), scored.groups, scored.effects
+        )
         rows.append(_row(score))
     unrated = [c for c in LEADERBOARD_COLUMNS if c not in ("rating", "ratings", "winners")]
     board = pd.DataFrame(rows, columns=unrated)

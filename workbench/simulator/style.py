@@ -304,8 +304,11 @@ _SKIN_MID, _SKIN_SPAN, _SKIN_WEIGHT = 55.0, 25.0, 0.35
 
 @lru_cache(maxsize=4096)
 def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarray:
-    """Per knob, how far (about -1.3 … 1.3) this person pushes this style: a smooth function of
-    the face descriptor (random projections, one set per style) plus a skin-tone pull."""
+    """Per knob, which way this person pushes this style: a smooth function of the face
+    descriptor (random projections, one set per style) plus a skin-tone pull, scaled to a root
+    mean square of 1 over the knobs. The person sets the drift's direction, never its size:
+    that is the style's instability alone, so every person moves an unstable style as far and
+    how far the outputs drift apart across a panel follows the hidden stability closely."""
     rng = _rng("drift", prompt, seed)
     projections = rng.normal(size=(_DRIFT_KNOBS, 128))
     projections /= np.linalg.norm(projections, axis=1, keepdims=True)
@@ -314,7 +317,8 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
     descriptor = np.asarray(appearance.descriptor, dtype=np.float64)
     by_face = np.sin(phases + _DESCRIPTOR_FREQUENCY * (projections @ descriptor))
     skin = np.clip((appearance.skin[0] - _SKIN_MID) / _SKIN_SPAN, -1.5, 1.5)
-    return np.clip(1.2 * by_face + _SKIN_WEIGHT * skin * skin_pull, -1.3, 1.3)
+    push = np.clip(1.2 * by_face + _SKIN_WEIGHT * skin * skin_pull, -1.3, 1.3)
+    return push / max(float(np.sqrt(np.mean(push * push))), 1e-9)
 
 
 @lru_cache(maxsize=1024)
@@ -328,8 +332,10 @@ def drifted(prompt: str, seed: int, appearance: Appearance, model_version: int =
     instability.
     """
     base = style_for(prompt, seed, model_version)
-    # Superlinear, so that the stable end is really stable and the unstable end clearly not.
-    amount = (1.0 - stability(prompt, seed)) ** 1.5
+    # Linear, as the contract puts it ("a face-dependent perturbation scaled by 1 - stability"):
+    # two styles near the stable end still differ visibly in how far they drift, so the stable
+    # end of a pool can be ranked, not only found.
+    amount = 1.0 - stability(prompt, seed)
     u = _drift_direction(appearance, prompt, seed) * amount
     # What a style cannot show, it shows more of what it can: monochrome has no hue or grade
     # to drift, and in a dark (low-key, dramatic) style small luminance steps vanish in the
