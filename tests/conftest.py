@@ -43,3 +43,10 @@ def sample_faces(hopper_jpeg: bytes, astronaut_jpeg: bytes) -> dict[str, bytes]:
 @pytest.fixture
 def layout(tmp_path) -> DataLayout:
     return DataLayout(tmp_path / "data")
+
+
+@pytest.fixture
+def no_backend_env(monkeypatch):
+    """No real API configured: the workbench starts its embedded simulator."""
+    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
+    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)

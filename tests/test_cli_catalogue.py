@@ -11,16 +11,13 @@ from dataclasses import replace
 
 import pytest
 from catalogue_fixtures import make_row
+from cli_helpers import cli
 from click.testing import CliRunner
 
 from workbench.catalogue import Catalogue
 from workbench.cli import main
 
 pytest_plugins = ["sweep_fixtures"]
-
-
-def cli(layout, *args: str):
-    return CliRunner().invoke(main, ["--data", str(layout.root), *args], catch_exceptions=False)
 
 
 def run_cli(layout, *args: str) -> subprocess.CompletedProcess:

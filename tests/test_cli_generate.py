@@ -25,12 +25,6 @@ def face_file(tmp_path, hopper_jpeg):
     return path
 
 
-@pytest.fixture
-def no_backend_env(monkeypatch):
-    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
-    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
-
-
 @pytest.fixture(scope="module")
 def simulator_process():
     """`workbench simulate` in its own process, as a user would start it."""

@@ -4,6 +4,7 @@ simulator, and --restore of a saved PNG."""
 from __future__ import annotations
 
 import pytest
+from cli_helpers import cli
 from click.testing import CliRunner
 from PIL import Image
 
@@ -12,16 +13,6 @@ from workbench.cli import main
 from workbench.grids import restore_grid_params
 
 pytest_plugins = ["sweep_fixtures"]
-
-
-@pytest.fixture
-def no_backend_env(monkeypatch):
-    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
-    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
-
-
-def cli(layout, *args: str):
-    return CliRunner().invoke(main, ["--data", str(layout.root), *args], catch_exceptions=False)
 
 
 @pytest.mark.e2e

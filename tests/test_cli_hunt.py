@@ -13,11 +13,10 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from cli_helpers import cli
 from hunt_fixtures import demo_panel
 
 from workbench.catalogue import Catalogue
-from workbench.cli import main
 from workbench.hunt import Hunt, HuntSpec
 from workbench.scoring.leaderboard import LEADERBOARD_COLUMNS
 from workbench.simulator import SimulatorConfig
@@ -36,20 +35,10 @@ price_per_image = 0.02
 
 
 @pytest.fixture
-def no_backend_env(monkeypatch):
-    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
-    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
-
-
-@pytest.fixture
 def spec_file(tmp_path) -> Path:
     path = tmp_path / "hunt.toml"
     path.write_text(SPEC)
     return path
-
-
-def cli(layout, *args: str):
-    return CliRunner().invoke(main, ["--data", str(layout.root), *args], catch_exceptions=False)
 
 
 def test_dry_run_shows_the_rounds_and_their_cost_and_sends_nothing(

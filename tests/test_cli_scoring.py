@@ -6,18 +6,13 @@ import json
 
 import pandas as pd
 import pytest
-from click.testing import CliRunner
+from cli_helpers import cli
 
 from workbench.catalogue import Catalogue
-from workbench.cli import main
 from workbench.cli.leaderboard import SORT_CHOICES
 from workbench.scoring.leaderboard import SORTS
 
 pytest_plugins = ["scoring_fixtures"]
-
-
-def cli(layout, *args):
-    return CliRunner().invoke(main, ["--data", str(layout.root), *args])
 
 
 def test_the_cli_offers_exactly_the_library_sorts():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cli_helpers import cli
 from click.testing import CliRunner
 
 from workbench.catalogue import Catalogue
@@ -36,20 +37,10 @@ price_per_image = 0.5
 
 
 @pytest.fixture
-def no_backend_env(monkeypatch):
-    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
-    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
-
-
-@pytest.fixture
 def spec_file(tmp_path) -> Path:
     path = tmp_path / "sweep.toml"
     path.write_text(SPEC)
     return path
-
-
-def cli(layout, *args: str):
-    return CliRunner().invoke(main, ["--data", str(layout.root), *args], catch_exceptions=False)
 
 
 def test_dry_run_shows_the_cost_and_sends_nothing(panel_layout, spec_file, no_backend_env):

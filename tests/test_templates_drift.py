@@ -31,12 +31,6 @@ pytest_plugins = ["sweep_fixtures"]
 PROMPT = "studio portrait, teal backdrop"
 
 
-@pytest.fixture
-def no_backend_env(monkeypatch):
-    monkeypatch.delenv("HEADSHOT_API_URL", raising=False)
-    monkeypatch.delenv("HEADSHOT_API_KEY", raising=False)
-
-
 async def sweep_on(layout: DataLayout, server: SimulatorServer) -> None:
     sweep = Sweep.build(prompts=[PROMPT], seeds=[21], sizes=["512x512"], faces=["hopper"])
     run = SweepRun.prepare(sweep, layout)
