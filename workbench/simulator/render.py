@@ -32,12 +32,15 @@ from workbench.face_models import (
 )
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.style import (
+    DRIFT_KNOBS,
     Appearance,
     SampleVariation,
     Style,
+    apply_drift,
     drifted,
     sample_variation,
     stability,
+    style_for,
 )
 
 __all__ = ["JPEG_COMMENT", "appearance", "render_portrait", "stability"]
@@ -72,7 +75,8 @@ def render_portrait(
     if params.seed <= 0:
         raise ValueError("seed: resolve -1 to a concrete seed before rendering")
     reference = _reference(face_jpeg)
-    style = drifted(params.prompt, params.seed, reference.appearance, model_version)
+    gain = drift_gain(params.prompt, params.seed, model_version)
+    style = drifted(params.prompt, params.seed, reference.appearance, model_version, gain)
     variation = sample_variation(params.prompt, params.seed, sample_index)
     width, height = params.width, params.height
     identity = round(params.identity_scale, 2)
@@ -89,6 +93,47 @@ def render_portrait(
     buffer = io.BytesIO()
     canvas.save(buffer, format="JPEG", quality=JPEG_QUALITY, comment=JPEG_COMMENT)
     return buffer.getvalue()
+
+
+# --- How visible a style's drift is --------------------------------------------------------
+
+# Probing a style's drift: this many random knob vectors (root mean square 1), this far.
+_PROBES, _PROBE_STEP = 4, 0.1
+# How much a probe moves a typical style's backdrop (CIELAB per 4x4 cell, in units of 8 L*,
+# 5 a*, 5 b*): the median over many styles. A style that shows drift less is pushed further.
+_TYPICAL_VISIBILITY = 0.27
+_GAIN_RANGE = (0.25, 3.0)
+
+
+@lru_cache(maxsize=4096)
+def drift_gain(prompt: str, seed: int, model_version: int = 1) -> float:
+    """How much further than typical the style of (prompt, seed) must drift for its drift to
+    show as much as a typical style's: measured on the backdrop, the part of a portrait no person
+    hides, by moving the style a little in random directions. A grey or dark backdrop hides a
+    hue step that a saturated one shows, so its gain is higher; equal stability then looks
+    equally stable in every style (docs/scoring.md, "Verified")."""
+    base = style_for(prompt, seed, model_version)
+    reference = _backdrop_cells(base)
+    rng = np.random.default_rng(
+        int.from_bytes(hashlib.sha256(f"probe\x1f{prompt}\x1f{seed}".encode()).digest()[:8], "big")
+    )
+    moved = []
+    for _ in range(_PROBES):
+        u = rng.normal(size=DRIFT_KNOBS)
+        u /= float(np.sqrt(np.mean(u * u)))
+        delta = _backdrop_cells(apply_drift(base, u * _PROBE_STEP)) - reference
+        moved.append(float(np.sqrt(np.mean(delta * delta))))
+    visibility = max(float(np.mean(moved)), 1e-6)
+    return float(np.clip(_TYPICAL_VISIBILITY / visibility, *_GAIN_RANGE))
+
+
+def _backdrop_cells(style: Style) -> np.ndarray:
+    """CIELAB of a small backdrop, per cell of a 4x4 grid, in units of 8 L*, 5 a*, 5 b*."""
+    from skimage.color import rgb2lab
+
+    plate = np.asarray(_make_background(style, 32, 32), dtype=np.float32) / 255.0
+    lab = rgb2lab(plate).reshape(4, 8, 4, 8, 3).mean(axis=(1, 3))
+    return lab / np.array([8.0, 5.0, 5.0])
 
 
 # --- Caches ---------------------------------------------------------------------------------

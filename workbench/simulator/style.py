@@ -295,7 +295,7 @@ class Appearance:
 # How many independent knobs drift, and how fast the drift turns with the face descriptor: a
 # unit projection of dlib descriptors spreads ~0.045 across people, so 20 rad per unit spreads
 # a knob's phase over about a radian; photos of one person sit about half as far apart.
-_DRIFT_KNOBS = 18
+DRIFT_KNOBS = 18
 _DESCRIPTOR_FREQUENCY = 20.0
 # Skin tone pulls the light and grade one way per style (lighter or darker skin), in units of
 # this many L* from a mid tone.
@@ -310,10 +310,10 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
     that is the style's instability alone, so every person moves an unstable style as far and
     how far the outputs drift apart across a panel follows the hidden stability closely."""
     rng = _rng("drift", prompt, seed)
-    projections = rng.normal(size=(_DRIFT_KNOBS, 128))
+    projections = rng.normal(size=(DRIFT_KNOBS, 128))
     projections /= np.linalg.norm(projections, axis=1, keepdims=True)
-    phases = rng.uniform(0.0, 2.0 * np.pi, _DRIFT_KNOBS)
-    skin_pull = rng.uniform(-1.0, 1.0, _DRIFT_KNOBS)
+    phases = rng.uniform(0.0, 2.0 * np.pi, DRIFT_KNOBS)
+    skin_pull = rng.uniform(-1.0, 1.0, DRIFT_KNOBS)
     descriptor = np.asarray(appearance.descriptor, dtype=np.float64)
     by_face = np.sin(phases + _DESCRIPTOR_FREQUENCY * (projections @ descriptor))
     skin = np.clip((appearance.skin[0] - _SKIN_MID) / _SKIN_SPAN, -1.5, 1.5)
@@ -322,24 +322,34 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
 
 
 @lru_cache(maxsize=1024)
-def drifted(prompt: str, seed: int, appearance: Appearance, model_version: int = 1) -> Style:
+def drifted(
+    prompt: str, seed: int, appearance: Appearance, model_version: int = 1, gain: float = 1.0
+) -> Style:
     """The style as it comes out for one person: the base style pushed in the direction this
-    person's appearance pushes it, by an amount that grows as stability falls.
+    person's appearance pushes it, by about `gain` × (1 − stability) near the stable end.
 
     A fully stable pair does not move at all; a fully unstable one changes backdrop, grade,
-    light and framing clearly. Monochrome styles cannot show hue, saturation or grade drift, so
-    their luminance, contrast and light drift is larger by as much: every style shows its
-    instability.
+    light and framing clearly. `gain` is how far this style must move to show a given drift
+    (the renderer measures it, `render.drift_gain`), so that equal stability looks equally
+    stable in every style: a dark or grey backdrop hides a hue step that a teal one shows.
     """
     base = style_for(prompt, seed, model_version)
     # Linear, as the contract puts it ("a face-dependent perturbation scaled by 1 - stability"):
     # two styles near the stable end still differ visibly in how far they drift, so the stable
-    # end of a pool can be ranked, not only found.
-    amount = 1.0 - stability(prompt, seed)
-    u = _drift_direction(appearance, prompt, seed) * amount
-    # What a style cannot show, it shows more of what it can: monochrome has no hue or grade
-    # to drift, and in a dark (low-key, dramatic) style small luminance steps vanish in the
-    # shadows.
+    # end of a pool can be ranked, not only found. The gain counts fully there and fades out
+    # towards the unstable end, where every style drifts plainly (a fully unstable one by 1).
+    instability = 1.0 - stability(prompt, seed)
+    amount = gain * instability / (1.0 + (gain - 1.0) * instability)
+    return apply_drift(base, _drift_direction(appearance, prompt, seed) * amount)
+
+
+def apply_drift(base: Style, u: np.ndarray) -> Style:
+    """`base` moved by the knob vector `u` (one number per drifting knob, `DRIFT_KNOBS`).
+
+    Monochrome styles cannot show hue, saturation or grade drift, so their luminance, contrast
+    and light drift is larger by as much; in a dark (low-key, dramatic) style small luminance
+    steps vanish in the shadows, so they are larger there too.
+    """
     colour = 0.0 if base.monochrome else 1.0
     dark = min(1.0, max(0.0, (0.35 - base.backdrop[2]) / 0.25))
     luminance = (1.5 if base.monochrome else 1.0) * (1.0 + 1.2 * dark)
@@ -361,14 +371,14 @@ def drifted(prompt: str, seed: int, appearance: Appearance, model_version: int =
         glow_x=base.glow_x + 0.2 * u[7],
         light_angle=base.light_angle + 50.0 * luminance * u[8],
         light_strength=float(np.clip(base.light_strength + 0.25 * luminance * u[9], 0, 0.95)),
-        exposure=base.exposure + 0.35 * luminance * u[10],
+        exposure=base.exposure + float(np.clip(0.35 * luminance * u[10], -0.8, 0.8)),
         temperature=base.temperature + 0.4 * colour * u[11],
         tint=base.tint + 0.2 * colour * u[12],
         vignette=float(np.clip(base.vignette + 0.2 * luminance * u[13], 0, 0.8)),
-        face_size=base.face_size * (1.0 + 0.15 * u[14]),
-        face_x=base.face_x + 0.06 * u[15],
-        face_y=base.face_y + 0.04 * u[16],
-        contrast=base.contrast + 0.25 * luminance * u[17],
+        face_size=base.face_size * float(np.clip(1.0 + 0.15 * u[14], 0.7, 1.4)),
+        face_x=base.face_x + float(np.clip(0.06 * u[15], -0.12, 0.12)),
+        face_y=base.face_y + float(np.clip(0.04 * u[16], -0.08, 0.08)),
+        contrast=base.contrast + float(np.clip(0.25 * luminance * u[17], -0.5, 0.5)),
     )
 
 
