@@ -9,7 +9,6 @@ import io
 import itertools
 
 import numpy as np
-import pytest
 from people import people, photo
 from PIL import Image
 
@@ -125,8 +124,9 @@ def test_monochrome_renders_of_two_people_differ_only_when_unstable():
         return float(np.abs(top[0] - top[1]).max())
 
     unstable, stable = difference(MONO_UNSTABLE), difference(MONO_STABLE)
-    # The stable one still differs a little: the two people are not placed alike.
-    assert unstable > 6.0 and unstable > 4 * stable
+    # The stable one still differs a little: the two people are not placed alike, and drift
+    # is steeper near the stable end (style.STABLE_END_BOOST), so 0.995 is not quite 1.
+    assert unstable > 6.0 and unstable > 3 * stable
 
 
 def test_the_drifted_style_is_still_a_style():

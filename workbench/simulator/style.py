@@ -321,12 +321,20 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
     return push / max(float(np.sqrt(np.mean(push * push))), 1e-9)
 
 
+# How much steeper drift grows at the stable end than elsewhere, and over how much instability
+# that fades. The boost stays below 8.4 so that drift still grows with instability everywhere
+# (the derivative of x(1 + (b - 1)e^(-x/t)) is positive while b < 1 + e^2).
+STABLE_END_BOOST = 2.0
+_STABLE_END = 0.1
+_MAX_BOOST = 8.0
+
+
 @lru_cache(maxsize=1024)
 def drifted(
     prompt: str, seed: int, appearance: Appearance, model_version: int = 1, gain: float = 1.0
 ) -> Style:
     """The style as it comes out for one person: the base style pushed in the direction this
-    person's appearance pushes it, by about `gain` × (1 − stability) near the stable end.
+    person's appearance pushes it, by 1 − stability, more near the stable end (see below).
 
     A fully stable pair does not move at all; a fully unstable one changes backdrop, grade,
     light and framing clearly. `gain` is how far this style must move to show a given drift
@@ -334,12 +342,14 @@ def drifted(
     stable in every style: a dark or grey backdrop hides a hue step that a teal one shows.
     """
     base = style_for(prompt, seed, model_version)
-    # Linear, as the contract puts it ("a face-dependent perturbation scaled by 1 - stability"):
-    # two styles near the stable end still differ visibly in how far they drift, so the stable
-    # end of a pool can be ranked, not only found. The gain counts fully there and fades out
-    # towards the unstable end, where every style drifts plainly (a fully unstable one by 1).
+    # Scaled by 1 - stability, as the contract puts it ("a face-dependent perturbation scaled
+    # by 1 - stability"): linear over most of the range, and steeper at the stable end
+    # (`STABLE_END_BOOST` there, times the style's gain, fading out over the last tenth), so
+    # that two styles near the stable end still differ visibly in how far they drift and the
+    # stable end of a pool can be ranked, not only found.
     instability = 1.0 - stability(prompt, seed)
-    amount = gain * instability / (1.0 + (gain - 1.0) * instability)
+    boost = min(STABLE_END_BOOST * gain, _MAX_BOOST)
+    amount = instability * (1.0 + (boost - 1.0) * math.exp(-instability / _STABLE_END))
     return apply_drift(base, _drift_direction(appearance, prompt, seed) * amount)
 
 
