@@ -67,13 +67,13 @@ def face_effects(
     if not estimated.any():
         return {}
     values = np.where(present, cells, 0.0)
+    # The numbers each face has an effect for: an estimated face, a number seen on it.
+    known = estimated[:, None] & present.any(axis=0)
     effect = np.zeros((len(face_ids), length))
     for _ in range(_ROUNDS):
         style = _mean(values - effect[None], present, axis=1)
         effect = _mean(values - style[:, None], present, axis=0)
-        effect[~estimated] = 0.0
         # Effects are relative: centre them over the faces that have one, per number.
-        known = estimated[:, None] & (present.any(axis=0))
         centre = _mean(effect, known, axis=0)
         effect = np.where(known, effect - centre[None], 0.0)
     names = list(face_ids)
