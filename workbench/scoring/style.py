@@ -42,7 +42,7 @@ __all__ = [
 STYLE_SCORER = "style"
 # The size pictures are read at (the score runner imports it under this name).
 _GRAIN_SIDE = SCORING_SIDE
-STYLE_VERSION = 2
+STYLE_VERSION = 3
 
 # Each dimension: how many numbers describe it, and the difference in each number that counts
 # as "clearly different" (a similarity of 0.5). Units: CIELAB L*, a*, b* (L* 0..100), fractions
@@ -71,18 +71,22 @@ _LAYOUT: dict[str, tuple[float, ...]] = {
     "grain": (1.5, 1.5),
 }
 STYLE_DIMENSIONS: tuple[str, ...] = tuple(_LAYOUT)
-# How much each dimension counts in `overall`: by how reliably it can be measured apart from
-# the person. Framing and the tone curve's mid-tones are; light on the face and fine backdrop
-# texture also carry the input photo's own light and detail.
+# How much each dimension counts in `overall`: by how well it tells the style's own drift apart
+# from the person, measured (docs/scoring.md, "Weights"). After the panel adjustment, outputs of
+# the most stable styles still differ from face to face in the whole-frame numbers (tone curve,
+# colour grade: each style's curve and grade take the person's clothes, hair and skin
+# differently), in backdrop texture and vignette (the photo's own background and detail show
+# round the person) and in grain (the same in every output): there they measure the person.
+# Backdrop colour, framing and the light on the face hold; they rank the stable end.
 _WEIGHTS: dict[str, float] = {
     "backdrop_colour": 1.0,
-    "backdrop_texture": 0.5,
-    "tone_curve": 1.5,
-    "colour_grade": 1.0,
+    "backdrop_texture": 0.0,
+    "tone_curve": 0.0,
+    "colour_grade": 0.0,
     "face_light": 0.5,
-    "framing": 1.5,
-    "vignette": 1.0,
-    "grain": 1.0,
+    "framing": 2.0,
+    "vignette": 0.0,
+    "grain": 0.0,
 }
 _SLICES: dict[str, slice] = {}
 _start = 0
@@ -277,6 +281,12 @@ def _vignette(lum: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
     return np.array([drop, 50.0 * drop / max(float(lum[middle].mean()), 5.0)])
 
 
+# Light ratios are taken between L* + this, not L* alone: on a dark face in low-key light (L*
+# 5-15) a plain ratio swings with every level of noise; on a lit face (L* 40-70) it hardly
+# changes the ratio.
+_DARK = 10.0
+
+
 def _face_light(
     lum: np.ndarray,
     face: Face,
@@ -287,7 +297,7 @@ def _face_light(
     """Where the light comes from and how hard it is: log ratios of the right to the left half
     of the face (jaw line and brows) and of the head and shoulders, split at the face's centre;
     the backdrop's tilt left-right and top-bottom; the lit-to-shadow spread on the face.
-    Ratios, so the skin's own brightness cancels."""
+    Ratios (softened in the dark, `_DARK`), so the skin's own brightness cancels."""
     points = face.landmarks.astype(np.float64) * np.array(scale)
     h, w = lum.shape
     outline = np.concatenate([points[0:17], points[26:16:-1]])
@@ -301,11 +311,11 @@ def _face_light(
         right, left = region & right_side, region & ~right_side
         if right.sum() < 4 or left.sum() < 4:
             return 0.0
-        return math.log(max(float(lum[right].mean()), 2.0) / max(float(lum[left].mean()), 2.0))
+        return math.log((float(lum[right].mean()) + _DARK) / (float(lum[left].mean()) + _DARK))
 
     values = lum[inside] if inside.sum() >= 8 else lum[person]
     low, high = np.percentile(values, (10, 90))
-    spread = (high - low) / max(float(values.mean()), 2.0)
+    spread = (high - low) / (float(values.mean()) + _DARK)
     ny, nx = np.mgrid[0:h, 0:w].astype(np.float64)
     design = np.stack(
         [np.ones(int(backdrop.sum())), nx[backdrop] / w - 0.5, ny[backdrop] / h - 0.5], -1

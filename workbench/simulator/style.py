@@ -296,6 +296,9 @@ class Appearance:
 # unit projection of dlib descriptors spreads ~0.045 across people, so 20 rad per unit spreads
 # a knob's phase over about a radian; photos of one person sit about half as far apart.
 DRIFT_KNOBS = 18
+# The first knobs move the backdrop itself (its colour, the accent, the glow): the only ones the
+# renderer's visibility probe (`render.drift_gain`) sees, so the only ones its gain scales.
+BACKDROP_KNOBS = 8
 _DESCRIPTOR_FREQUENCY = 20.0
 # Skin tone pulls the light and grade one way per style (lighter or darker skin), in units of
 # this many L* from a mid tone.
@@ -321,12 +324,18 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
     return push / max(float(np.sqrt(np.mean(push * push))), 1e-9)
 
 
-# How much steeper drift grows at the stable end than elsewhere, and over how much instability
-# that fades. The boost stays below 8.4 so that drift still grows with instability everywhere
-# (the derivative of x(1 + (b - 1)e^(-x/t)) is positive while b < 1 + e^2).
-STABLE_END_BOOST = 2.0
-_STABLE_END = 0.1
-_MAX_BOOST = 8.0
+# How drift grows with instability: linearly over most of the range, and `STABLE_END_BOOST`
+# times as steeply at the stable end, fading out over the last `_STABLE_END` of it. A pool's
+# best styles sit a few thousandths of stability apart there, and must still drift measurably
+# differently (with linear drift, styles of stability 0.99 and 0.999 were both invisible).
+# The boost stays below 8.4 so that drift grows with instability everywhere (the derivative of
+# x(1 + (b - 1)e^(-x/t)) is positive while b < 1 + e^2).
+STABLE_END_BOOST = 6.0
+_STABLE_END = 0.03
+# A style's gain (how much its backdrop hides drift) adds to the backdrop's boost at the stable
+# end, fading out over this much instability: further out, every style's drift shows anyway.
+# With gains of at most 3 (render.drift_gain) drift still grows with instability everywhere.
+_GAIN_FADE = 0.1
 
 
 @lru_cache(maxsize=1024)
@@ -343,14 +352,14 @@ def drifted(
     """
     base = style_for(prompt, seed, model_version)
     # Scaled by 1 - stability, as the contract puts it ("a face-dependent perturbation scaled
-    # by 1 - stability"): linear over most of the range, and steeper at the stable end
-    # (`STABLE_END_BOOST` there, times the style's gain, fading out over the last tenth), so
-    # that two styles near the stable end still differ visibly in how far they drift and the
-    # stable end of a pool can be ranked, not only found.
+    # by 1 - stability"), steeper at the stable end (`STABLE_END_BOOST`); the backdrop's knobs
+    # also by the style's gain near the stable end, since only they are what the gain measures.
     instability = 1.0 - stability(prompt, seed)
-    boost = min(STABLE_END_BOOST * gain, _MAX_BOOST)
-    amount = instability * (1.0 + (boost - 1.0) * math.exp(-instability / _STABLE_END))
-    return apply_drift(base, _drift_direction(appearance, prompt, seed) * amount)
+    boost = (STABLE_END_BOOST - 1.0) * math.exp(-instability / _STABLE_END)
+    amounts = np.full(DRIFT_KNOBS, instability * (1.0 + boost))
+    visibility = (gain - 1.0) * math.exp(-instability / _GAIN_FADE)
+    amounts[:BACKDROP_KNOBS] = instability * (1.0 + boost + visibility)
+    return apply_drift(base, _drift_direction(appearance, prompt, seed) * amounts)
 
 
 def apply_drift(base: Style, u: np.ndarray) -> Style:
