@@ -354,12 +354,18 @@ def drifted(
     # Scaled by 1 - stability, as the contract puts it ("a face-dependent perturbation scaled
     # by 1 - stability"), steeper at the stable end (`STABLE_END_BOOST`); the backdrop's knobs
     # also by the style's gain near the stable end, since only they are what the gain measures.
-    instability = 1.0 - stability(prompt, seed)
+    amounts = drift_amounts(1.0 - stability(prompt, seed), gain)
+    return apply_drift(base, _drift_direction(appearance, prompt, seed) * amounts)
+
+
+def drift_amounts(instability: float, gain: float = 1.0) -> np.ndarray:
+    """Per knob, how far a style of this instability (1 − stability) drifts, in units of the
+    person's drift direction: 0 when fully stable, growing with instability for every gain."""
     boost = (STABLE_END_BOOST - 1.0) * math.exp(-instability / _STABLE_END)
     amounts = np.full(DRIFT_KNOBS, instability * (1.0 + boost))
     visibility = (gain - 1.0) * math.exp(-instability / _GAIN_FADE)
     amounts[:BACKDROP_KNOBS] = instability * (1.0 + boost + visibility)
-    return apply_drift(base, _drift_direction(appearance, prompt, seed) * amounts)
+    return amounts
 
 
 def apply_drift(base: Style, u: np.ndarray) -> Style:
