@@ -75,9 +75,10 @@ STYLE_DIMENSIONS: tuple[str, ...] = tuple(_LAYOUT)
 # from the person, measured (docs/scoring.md, "Weights"). After the panel adjustment, outputs of
 # the most stable styles still differ from face to face in the whole-frame numbers (tone curve,
 # colour grade: each style's curve and grade take the person's clothes, hair and skin
-# differently), in backdrop texture and vignette (the photo's own background and detail show
-# round the person) and in grain (the same in every output): there they measure the person.
-# Backdrop colour, framing and the light on the face hold; they rank the stable end.
+# differently) and in backdrop texture and vignette (the photo's own background and detail show
+# round the person): there they measure the person. Grain is the same in every output, so it
+# ranks nothing. Backdrop colour, framing and the light on the face hold; they rank the stable
+# end. Every dimension is still measured and reported (`per_dimension`, the explanation).
 _WEIGHTS: dict[str, float] = {
     "backdrop_colour": 1.0,
     "backdrop_texture": 0.0,
