@@ -303,7 +303,7 @@ def test_stability_is_deterministic_and_spread_over_seeds():
 
 def test_unstable_styles_drift_with_the_person_stable_ones_do_not(sample_faces):
     prompt = "office headshot, natural light"
-    # Drift is proportional to 1 - stability: only the stable end (here 0.99) looks alike.
+    # Drift grows with 1 - stability: only the stable end (here 0.99) looks alike.
     seeds = sorted(range(1, 61), key=lambda seed: stability(prompt, seed))
     faces = list(sample_faces.values())
 

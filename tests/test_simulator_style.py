@@ -20,6 +20,7 @@ from workbench.simulator.style import (
     STABLE_END_BOOST,
     Style,
     drift_amounts,
+    drift_curve,
     drifted,
     stability,
 )
@@ -159,7 +160,12 @@ def test_drift_grows_with_instability_for_every_gain_and_is_steep_at_the_stable_
         assert (amounts[1, 0] > amounts[1, -1]) == (gain > 1.0)
     # Two styles near the stable end drift clearly apart: stability 0.999 vs 0.99.
     near, far = drift_amounts(0.001)[-1], drift_amounts(0.01)[-1]
-    assert near == pytest.approx(0.001 * STABLE_END_BOOST, rel=0.05)
+    curve = np.array([drift_curve(x) for x in instabilities])
+    slopes = np.diff(curve) / np.diff(instabilities)
+    assert slopes[0] == pytest.approx(STABLE_END_BOOST * slopes[-1], rel=0.02)
     assert far > 7 * near
-    # Far from it, drift is plain 1 - stability.
-    assert drift_amounts(0.8)[-1] == pytest.approx(0.8)
+    # Nowhere flatter than at the unstable end: the next best styles, a few hundredths of
+    # stability apart, drift apart too (a plateau there once hid them).
+    assert slopes.min() >= 0.999 * slopes[-1]
+    assert drift_curve(0.1) > 1.5 * drift_curve(0.03)
+    assert drift_curve(1.0) == pytest.approx(1.0)

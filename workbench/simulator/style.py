@@ -324,18 +324,27 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
     return push / max(float(np.sqrt(np.mean(push * push))), 1e-9)
 
 
-# How drift grows with instability: linearly over most of the range, and `STABLE_END_BOOST`
-# times as steeply at the stable end, fading out over the last `_STABLE_END` of it. A pool's
-# best styles sit a few thousandths of stability apart there, and must still drift measurably
-# differently (with linear drift, styles of stability 0.99 and 0.999 were both invisible).
-# The boost stays below 8.4 so that drift grows with instability everywhere (the derivative of
-# x(1 + (b - 1)e^(-x/t)) is positive while b < 1 + e^2).
+# How drift grows with instability: `STABLE_END_BOOST` times as steeply at the stable end as
+# at the unstable end, the extra steepness fading over `_STABLE_END` of instability, and nowhere
+# flatter than at the unstable end. A pool's best styles sit a few thousandths of stability
+# apart, and the next best a few hundredths: both must drift measurably differently. (The first
+# steep end, x(1 + 5e^(-x/0.03)), left a near plateau round x = 0.06 that hid the second.)
+# Normalised by `_FULL_DRIFT` so that a fully unstable style drifts as far as ever (1).
 STABLE_END_BOOST = 6.0
-_STABLE_END = 0.03
-# A style's gain (how much its backdrop hides drift) adds to the backdrop's boost at the stable
+_STABLE_END = 0.05
+_FULL_DRIFT = 1.0 + (STABLE_END_BOOST - 1.0) * _STABLE_END * (1.0 - math.exp(-1.0 / _STABLE_END))
+# A style's gain (how much its backdrop hides drift) adds to the backdrop's drift at the stable
 # end, fading out over this much instability: further out, every style's drift shows anyway.
-# With gains of at most 3 (render.drift_gain) drift still grows with instability everywhere.
+# With gains of 0.25-3 (render.drift_gain) drift still grows with instability everywhere.
 _GAIN_FADE = 0.1
+
+
+def drift_curve(instability: float) -> float:
+    """How far a style of this instability (1 - stability) drifts, 0..1: 0 when fully stable,
+    1 when fully unstable, `STABLE_END_BOOST` / `_FULL_DRIFT` times as steep as 1 - stability at
+    the stable end, and never less steep than 1 / `_FULL_DRIFT` anywhere."""
+    extra = (STABLE_END_BOOST - 1.0) * _STABLE_END * (1.0 - math.exp(-instability / _STABLE_END))
+    return (instability + extra) / _FULL_DRIFT
 
 
 @lru_cache(maxsize=1024)
@@ -361,10 +370,9 @@ def drifted(
 def drift_amounts(instability: float, gain: float = 1.0) -> np.ndarray:
     """Per knob, how far a style of this instability (1 − stability) drifts, in units of the
     person's drift direction: 0 when fully stable, growing with instability for every gain."""
-    boost = (STABLE_END_BOOST - 1.0) * math.exp(-instability / _STABLE_END)
-    amounts = np.full(DRIFT_KNOBS, instability * (1.0 + boost))
-    visibility = (gain - 1.0) * math.exp(-instability / _GAIN_FADE)
-    amounts[:BACKDROP_KNOBS] = instability * (1.0 + boost + visibility)
+    amounts = np.full(DRIFT_KNOBS, drift_curve(instability))
+    visibility = (gain - 1.0) * instability * math.exp(-instability / _GAIN_FADE)
+    amounts[:BACKDROP_KNOBS] += visibility
     return amounts
 
 
