@@ -221,8 +221,10 @@ def test_a_run_where_every_request_failed_does_not_exit_0(panel_layout, spec_fil
 
 @pytest.mark.e2e
 def test_ctrl_c_stops_cleanly_and_keeps_what_arrived(panel_layout, tmp_path, slow_simulator):
-    spec = tmp_path / "long.toml"
-    spec.write_text(LONG_SPEC)
+    spec = tmp_path / "longer.toml"
+    # 400 cells, ~15 s at 4 x 150 ms: on a loaded machine the 80-cell sweep once finished before
+    # the signal arrived.
+    spec.write_text(LONG_SPEC.replace('seeds = "1-20"', 'seeds = "1-100"'))
     catalogue = Catalogue(panel_layout.catalogue)
     process = start_sweep(panel_layout, spec, slow_simulator)
     wait_for_stored(catalogue, 4, process)
