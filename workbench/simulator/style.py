@@ -332,19 +332,26 @@ def _drift_direction(appearance: Appearance, prompt: str, seed: int) -> np.ndarr
 # Normalised by `_FULL_DRIFT` so that a fully unstable style drifts as far as ever (1).
 STABLE_END_BOOST = 6.0
 _STABLE_END = 0.05
-_FULL_DRIFT = 1.0 + (STABLE_END_BOOST - 1.0) * _STABLE_END * (1.0 - math.exp(-1.0 / _STABLE_END))
 # A style's gain (how much its backdrop hides drift) adds to the backdrop's drift at the stable
 # end, fading out over this much instability: further out, every style's drift shows anyway.
 # With gains of 0.25-3 (render.drift_gain) drift still grows with instability everywhere.
 _GAIN_FADE = 0.1
 
 
+def _steep_at_the_stable_end(instability: float) -> float:
+    # Slope STABLE_END_BOOST at 0, falling towards 1 over _STABLE_END: never below 1.
+    fade = 1.0 - math.exp(-instability / _STABLE_END)
+    return instability + (STABLE_END_BOOST - 1.0) * _STABLE_END * fade
+
+
+_FULL_DRIFT = _steep_at_the_stable_end(1.0)
+
+
 def drift_curve(instability: float) -> float:
     """How far a style of this instability (1 - stability) drifts, 0..1: 0 when fully stable,
-    1 when fully unstable, `STABLE_END_BOOST` / `_FULL_DRIFT` times as steep as 1 - stability at
-    the stable end, and never less steep than 1 / `_FULL_DRIFT` anywhere."""
-    extra = (STABLE_END_BOOST - 1.0) * _STABLE_END * (1.0 - math.exp(-instability / _STABLE_END))
-    return (instability + extra) / _FULL_DRIFT
+    1 when fully unstable, `STABLE_END_BOOST` times as steep at the stable end as at the
+    unstable end, and nowhere flatter than there."""
+    return _steep_at_the_stable_end(instability) / _FULL_DRIFT
 
 
 @lru_cache(maxsize=1024)
