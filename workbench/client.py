@@ -13,12 +13,10 @@ import email.utils
 import json
 import logging
 import math
-import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from urllib.parse import quote, quote_plus
 
 import httpx
 import stamina
@@ -41,11 +39,11 @@ from workbench.errors import (
     RateLimited,
     TransientError,
 )
+from workbench.redact import redact
 
 logger = logging.getLogger(__name__)
 
 ERROR_EXCERPT_CHARS = 200
-MASK = "***"
 # Checked face data URIs kept per client: a sweep sends each panel face many times, and
 # re-encoding and re-checking it every time cost more CPU than the rest of the request.
 FACE_CACHE_SIZE = 64
@@ -236,15 +234,14 @@ class HeadshotClient:
         return ApiError(f"unexpected reply ({where})", status=status)
 
     def _excerpt(self, text: str) -> str:
-        # A server may echo the body back; the key must not travel on in our error text. Masking
-        # comes before the cut, so a key straddling it cannot leave a fragment behind.
+        # A server may echo the body back, the key in it in any encoding: the reply is never
+        # kept as it is, only decoded and masked (workbench.redact). Masking comes before the
+        # cut, so a key straddling it cannot leave a fragment behind.
         text = self._masked(" ".join(self._masked(text).split()))
         return text[:ERROR_EXCERPT_CHARS] or "(empty body)"
 
     def _masked(self, text: str) -> str:
-        for secret in self._secrets:
-            text = mask_secret(text, secret)
-        return text
+        return redact(text, self._secrets)
 
     @staticmethod
     def _read_images(response: httpx.Response, params: PortraitParams) -> list[bytes]:
@@ -277,23 +274,6 @@ class HeadshotClient:
             return int(response.headers.get(SEED_HEADER, params.seed))
         except ValueError:
             return params.seed
-
-
-def mask_secret(text: str, secret: str) -> str:
-    """`text` with every form of `secret` a server might echo replaced by `***`: as it is,
-    JSON-escaped (ASCII or not) and URL-encoded (either case of hex digits, `+` or `%20`)."""
-    if not secret:
-        return text
-    forms = {
-        secret,
-        json.dumps(secret)[1:-1],
-        json.dumps(secret, ensure_ascii=False)[1:-1],
-        quote(secret, safe=""),
-        quote(secret),
-        quote_plus(secret),
-    }
-    pattern = "|".join(re.escape(form) for form in sorted(forms, key=len, reverse=True))
-    return re.sub(pattern, MASK, text, flags=re.IGNORECASE)
 
 
 def split_credentials(url: str) -> tuple[str, httpx.BasicAuth | None]:
