@@ -43,7 +43,9 @@ def _all_escaped(text: str) -> str:
 ENCODINGS = {
     "html-entities": _entities,
     "base64": lambda key: base64.b64encode(key.encode()).decode(),
-    "base64-of-the-body": lambda key: base64.b64encode(json.dumps({"apiKey": key}).encode()).decode(),
+    "base64-of-the-body": lambda key: base64.b64encode(
+        json.dumps({"apiKey": key}).encode()
+    ).decode(),
     "reversed": lambda key: key[::-1],
     "zero-width": ZERO_WIDTH.join,
     "json-escaped-every-char": _all_escaped,
@@ -143,11 +145,16 @@ async def test_a_key_echoed_in_any_encoding_reaches_no_row_log_file_or_export(
 
 
 def test_the_kept_text_is_decoded_and_masked_not_the_reply_as_it_came():
-    echoed = f'{{"detail": "bad key \\u0022{_all_escaped(KEY)}\\u0022", "hint": "&lt;see docs&gt;"}}'
+    echoed = (
+        f'{{"detail": "bad key \\u0022{_all_escaped(KEY)}\\u0022", "hint": "&lt;see docs&gt;"}}'
+    )
     assert redact(echoed, [KEY]) == '{"detail": "bad key "***"", "hint": "<see docs>"}'
     # Text without the key stays readable, encoded runs that are not text stay as they are.
     plain = "quota exceeded for project 1f9a2c (100% used), see https://x.test/a%20b"
-    assert redact(plain, [KEY]) == "quota exceeded for project 1f9a2c (100% used), see https://x.test/a b"
+    assert (
+        redact(plain, [KEY])
+        == "quota exceeded for project 1f9a2c (100% used), see https://x.test/a b"
+    )
 
 
 def test_a_piece_readable_only_once_punctuation_is_dropped_withholds_the_text():
