@@ -11,6 +11,7 @@ from pathlib import Path
 import gradio as gr
 import pandas as pd
 import pytest
+from hostile_files import crafted_template_files
 
 from workbench.app import build_app
 from workbench.app import catalogue as catalogue_tab
@@ -336,3 +337,18 @@ def test_the_leaderboard_ranks_plots_explains_and_saves_a_candidate(ctx):
     saved = templates_tab.TemplateLibrary(layout).get("top-one")
     assert saved.scores.consistency == pytest.approx(frame.iloc[0]["consistency"])
     assert saved.provenance.source == "leaderboard" and saved.provenance.saved_by == "ada"
+
+
+@pytest.mark.parametrize("name", sorted(crafted_template_files()))
+def test_a_crafted_template_upload_is_refused_in_one_line_naming_no_server_folder(
+    layout, tmp_path, name
+):
+    upload = tmp_path / "gradio" / "5f0c9e" / name  # where Gradio keeps an upload
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(crafted_template_files()[name])
+    with pytest.raises(InputError) as caught:
+        templates_tab.import_templates(layout, str(upload), "rename", by="bob")
+    message = str(caught.value)
+    assert message.startswith(f"{name}: ") and "\n" not in message and len(message) < 200
+    assert str(tmp_path) not in message
+    assert not upload.exists() and not layout.templates.exists()

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
+from hostile_files import crafted_template_files, many_templates_json
 
 from workbench.cli import main
 
@@ -62,4 +64,20 @@ def test_errors_are_one_line_and_leave_the_library_alone(layout, tmp_path):
     result = run(layout, "import", str(bad))
     assert result.exit_code == 1 and "templates[0].seed" in result.output
     assert result.output.count("\n") == 1
+    assert layout.templates.read_bytes() == before
+
+
+@pytest.mark.parametrize("name", [*sorted(crafted_template_files()), "flood.json"])
+def test_a_crafted_file_gets_one_line_naming_it_never_a_traceback(layout, tmp_path, name):
+    assert run(layout, "save", "navy", "--prompt", "navy suit", "--seed", "42").exit_code == 0
+    before = layout.templates.read_bytes()
+    path = tmp_path / name
+    files = crafted_template_files()
+    path.write_bytes(files[name] if name in files else many_templates_json(100_000))
+    result = run(layout, "import", str(path), "--on-conflict", "rename")
+    assert result.exit_code == 1, result.output
+    # A clean exit with one line, not an exception escaping the command.
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and name in result.output
+    assert len(result.output) < len(str(path)) + 220, result.output
     assert layout.templates.read_bytes() == before

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import tracemalloc
 from datetime import UTC, datetime
 
 import pytest
+from hostile_files import crafted_template_files, many_templates_json
 
 from workbench.catalogue import STATUS_OK, Catalogue, CatalogueRow
 from workbench.erase import erase_face
@@ -15,13 +17,14 @@ from workbench.templates import (
     SCHEMA_VERSION,
     Template,
     TemplateError,
+    TemplateFile,
     TemplateLibrary,
     TemplateScores,
     json_schema,
     template_from_catalogue,
     template_from_request_key,
 )
-from workbench.templates.library import MAX_FILE_BYTES, SCHEMA_DOC
+from workbench.templates.library import MAX_FILE_BYTES, MAX_TEMPLATES, SCHEMA_DOC
 
 PROMPT = "corporate portrait, navy suit"
 
@@ -300,3 +303,78 @@ def test_erasing_a_person_drops_them_from_template_evidence(layout):
     assert navy.scores.consistency == 0.9
     text = layout.templates.read_text()
     assert "ann" not in text and "a" * 64 not in text
+
+
+# --- Hostile files (issue 21) --------------------------------------------------------------
+
+
+def test_a_file_of_100000_templates_is_refused_without_parsing_it_whole_or_writing(
+    layout, tmp_path
+):
+    library = TemplateLibrary(layout)
+    library.save(template())
+    before = library_bytes(layout)
+    flood = tmp_path / "flood.json"
+    flood.write_bytes(many_templates_json(100_000))
+    assert 3 * 2**20 < flood.stat().st_size < 5 * 2**20  # the issue's 4 MB file
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateError, match=f"flood.json: .*{MAX_TEMPLATES} templates"):
+            library.import_(flood, on_conflict="rename")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # The file is read (4 MB) and parsed only up to the cap: nowhere near the ~1.2 GB it took.
+    assert peak < 48 * 2**20, f"{peak / 2**20:.0f} MB"
+    assert library_bytes(layout) == before
+    assert [t.name for t in library.list()] == ["navy-corporate"]
+
+
+def _write_library(layout, templates: list[Template]) -> None:
+    document = TemplateFile(templates=templates).model_dump(mode="json", by_alias=True)
+    layout.templates.parent.mkdir(parents=True, exist_ok=True)
+    layout.templates.write_text(json.dumps(document))
+
+
+def test_an_import_that_would_take_the_library_past_its_caps_changes_nothing(layout, tmp_path):
+    library = TemplateLibrary(layout)
+    _write_library(layout, [template(f"t{i}") for i in range(MAX_TEMPLATES - 1)])
+    before = library_bytes(layout)
+    two = {"schema_version": 1, "templates": [{**GOOD, "name": "new-1"}, {**GOOD, "name": "new-2"}]}
+    with pytest.raises(TemplateError, match=f"would hold {MAX_TEMPLATES + 1} templates"):
+        library.import_(write_json(tmp_path / "two.json", two))
+    assert library_bytes(layout) == before
+    assert len(library.list()) == MAX_TEMPLATES - 1  # still readable by everyone
+
+    # Size: each file alone is within the limit, the library after the import would not be.
+    saved_at = datetime.now(UTC).isoformat()
+    bulky = [
+        template(f"b{i}", provenance={"saved_at": saved_at, "source": "s" * 3 * 2**20})
+        for i in range(2)
+    ]
+    _write_library(layout, bulky)
+    before = library_bytes(layout)
+    big = {
+        "schema_version": 1,
+        "templates": [
+            {**GOOD, "provenance": {"saved_at": saved_at, "source": "t" * (9 * 2**20 // 2)}}
+        ],
+    }
+    with pytest.raises(TemplateError, match=r"templates.json: would be 10\.\d MB, more than"):
+        library.import_(write_json(tmp_path / "big.json", big))
+    assert library_bytes(layout) == before
+
+
+@pytest.mark.parametrize("name", sorted(crafted_template_files()))
+def test_a_crafted_template_file_is_refused_in_one_short_line(layout, tmp_path, name):
+    library = TemplateLibrary(layout)
+    library.save(template())
+    before = library_bytes(layout)
+    path = tmp_path / name
+    path.write_bytes(crafted_template_files()[name])
+    with pytest.raises(TemplateError) as caught:
+        library.import_(path, on_conflict="replace")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    assert len(message) < len(str(path)) + 200, message  # nothing from the file echoed whole
+    assert library_bytes(layout) == before

@@ -106,8 +106,12 @@ def import_templates(layout: DataLayout, upload: str | None, conflict: str, *, b
     if not upload:
         raise gr.Error("choose a templates JSON file first", print_exception=False)
     try:
+        # Messages name the file as uploaded, never Gradio's temporary folder on the server.
         report = TemplateLibrary(layout).import_(
-            upload, on_conflict=None if conflict == "stop" else conflict, saved_by=by
+            upload,
+            on_conflict=None if conflict == "stop" else conflict,
+            saved_by=by,
+            label=Path(upload).name,
         )
     finally:
         Path(upload).unlink(missing_ok=True)

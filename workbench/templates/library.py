@@ -27,12 +27,21 @@ from workbench.contract import SEED_MAX, SIZE_MAX, SIZE_MIN, PortraitParams
 from workbench.errors import InputError
 from workbench.layout import DataLayout, file_lock, write_atomically
 from workbench.scoring.leaderboard import leaderboard
+from workbench.untrusted_json import TooManyObjects, UnreadableJson, load_untrusted_json, quoted
 
 SCHEMA_VERSION = 1
 LIBRARY_NAME = "templates.json"
 LOCK_NAME = ".templates.lock"
-# A library or export file past this is not a template file (a few thousand templates is ~5 MB).
+# A library or export file past this is not a template file (a thousand templates is ~0.5 MB,
+# and ~9 MB if every one had the longest prompt and notes).
 MAX_FILE_BYTES = 10 * 2**20
+# The most templates a library (or a file imported into it) holds: a library is a curated
+# shortlist, and a file of 100,000 must be refused before it is even parsed in full.
+MAX_TEMPLATES = 1000
+# JSON objects a file of MAX_TEMPLATES may hold: the file's own, and per template its own,
+# its scores and its provenance. Parsing stops at the first one past this.
+_MAX_OBJECTS = 1 + 3 * MAX_TEMPLATES
+_QUOTED_FIELD_CHARS = 40
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "templates.schema.json"
 
@@ -170,23 +179,34 @@ def write_schema(path: Path = SCHEMA_DOC) -> Path:
 # --- Reading and writing files -------------------------------------------------------------
 
 
-def read_template_file(path: Path) -> TemplateFile:
-    """Parse and validate a template file; TemplateError names the file and the field."""
+def read_template_file(path: Path, *, label: str | None = None) -> TemplateFile:
+    """Parse and validate a template file; TemplateError names the file (as `label`, default
+    its path) and the field."""
+    label = label or str(path)
     try:
         size = path.stat().st_size
     except FileNotFoundError:
-        raise TemplateError(f"{path}: no such file") from None
+        raise TemplateError(f"{label}: no such file") from None
     if size > MAX_FILE_BYTES:
         raise TemplateError(
-            f"{path}: {size / 2**20:.1f} MB is too big for a template file "
+            f"{label}: {size / 2**20:.1f} MB is too big for a template file "
             f"(limit {MAX_FILE_BYTES / 2**20:.0f} MB)"
         )
-    return parse_template_file(path.read_bytes(), source=str(path))
+    return parse_template_file(path.read_bytes(), source=label)
 
 
 def parse_template_file(data: bytes, *, source: str) -> TemplateFile:
     try:
-        raw = json.loads(data)
+        # Stopped early on a file no template file can be (see untrusted_json): a file of
+        # 100,000 templates costs no more memory than one of MAX_TEMPLATES.
+        raw = load_untrusted_json(data, max_objects=_MAX_OBJECTS)
+    except TooManyObjects:
+        raise TemplateError(
+            f"{source}: more entries than a template file of {MAX_TEMPLATES} templates "
+            f"(the most a library holds) can have"
+        ) from None
+    except UnreadableJson as exc:
+        raise TemplateError(f"{source}: {exc} for a template file") from None
     except UnicodeDecodeError:
         raise TemplateError(f"{source}: not JSON (not UTF-8 text)") from None
     except json.JSONDecodeError as exc:
@@ -207,10 +227,17 @@ def parse_template_file(data: bytes, *, source: str) -> TemplateFile:
         )
     if version < 1:
         raise TemplateError(f"{source}: schema_version {version} is not a valid version")
+    templates = raw.get("templates")
+    if isinstance(templates, list) and len(templates) > MAX_TEMPLATES:
+        raise TemplateError(
+            f"{source}: {len(templates)} templates; a library holds at most {MAX_TEMPLATES}"
+        )
     try:
         return TemplateFile.model_validate(raw)
     except ValidationError as exc:
         raise TemplateError(f"{source}: {_describe(exc, raw)}") from None
+    except RecursionError:  # deep nesting the parser let through, in a field of a template
+        raise TemplateError(f"{source}: nested too deeply to be a template file") from None
 
 
 def _describe(exc: ValidationError, raw: dict) -> str:
@@ -219,10 +246,12 @@ def _describe(exc: ValidationError, raw: dict) -> str:
         loc = err["loc"]
         where = ""
         for part in loc:
-            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+            # An unknown field's name comes from the file: cut, so it cannot fill the line.
+            part = part if isinstance(part, int) else str(part)[:_QUOTED_FIELD_CHARS]
+            where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else part)
         name = _template_name(raw, loc)
         if name:
-            where += f" (template {name!r})"
+            where += f" (template {quoted(name)})"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "missing":
             message = "missing (required)"
@@ -385,29 +414,36 @@ class TemplateLibrary:
         *,
         on_conflict: ConflictPolicy | None = None,
         saved_by: str | None = None,
+        label: str | None = None,
     ) -> ImportReport:
         """Add the templates of a file. Validated first: a bad file changes nothing.
 
         A name already in the library is a conflict: without `on_conflict` nothing is
         imported and TemplateError lists the conflicts; `skip` keeps ours, `rename` saves theirs
-        as `<name>-2` (…), `replace` overwrites ours.
+        as `<name>-2` (…), `replace` overwrites ours. The library after the import must stay
+        within MAX_TEMPLATES and MAX_FILE_BYTES, or nothing is imported. `label` is how
+        messages and provenance name the file (default: its path).
         """
         source = Path(path)
-        incoming = read_template_file(source).templates
+        label = label or str(source)
+        incoming = read_template_file(source, label=label).templates
         report = ImportReport()
         with self._locked() as library:
             names = {t.name: i for i, t in enumerate(library.templates)}
             conflicts = [t.name for t in incoming if t.name in names]
             report.conflicts.extend(conflicts)
             if conflicts and on_conflict is None:
+                listed = ", ".join(conflicts[:10]) + (
+                    f" and {len(conflicts) - 10} more" if len(conflicts) > 10 else ""
+                )
                 raise TemplateError(
-                    f"{source}: {len(conflicts)} template(s) already in the library: "
-                    f"{', '.join(conflicts)}; nothing imported. Choose --on-conflict "
+                    f"{label}: {len(conflicts)} template(s) already in the library: "
+                    f"{listed}; nothing imported. Choose --on-conflict "
                     "skip, rename or replace"
                 )
             now = datetime.now(UTC)
             for template in incoming:
-                stamped = _imported(template, source, now, saved_by)
+                stamped = _imported(template, Path(label).name, now, saved_by)
                 if template.name not in names:
                     library.templates.append(stamped)
                     names[template.name] = len(library.templates) - 1
@@ -443,7 +479,20 @@ class TemplateLibrary:
                 mode="json", by_alias=True
             )
             if after != before:
-                write_atomically(self.path, _json_bytes(after), durable=True)
+                data = _json_bytes(after)
+                # Checked before writing: a library past either limit could not be read back,
+                # and every templates command (and the app's tab) would fail for everyone.
+                if len(after["templates"]) > MAX_TEMPLATES:
+                    raise TemplateError(
+                        f"{self.path.name}: would hold {len(after['templates'])} templates, "
+                        f"more than the {MAX_TEMPLATES} a library holds; nothing changed"
+                    )
+                if len(data) > MAX_FILE_BYTES:
+                    raise TemplateError(
+                        f"{self.path.name}: would be {len(data) / 2**20:.1f} MB, more than the "
+                        f"{MAX_FILE_BYTES / 2**20:.0f} MB a library may be; nothing changed"
+                    )
+                write_atomically(self.path, data, durable=True)
 
 
 def _json_bytes(document: dict) -> bytes:
@@ -472,9 +521,9 @@ def _check_transition(template: Template, status: str) -> None:
         )
 
 
-def _imported(template: Template, source: Path, now: datetime, saved_by: str | None) -> Template:
+def _imported(template: Template, source: str, now: datetime, saved_by: str | None) -> Template:
     provenance = template.provenance or Provenance(saved_at=now)
-    note = f"imported from {source.name} on {now:%Y-%m-%d}"
+    note = f"imported from {source} on {now:%Y-%m-%d}"
     provenance = provenance.model_copy(
         update={
             "source": f"{provenance.source}; {note}" if provenance.source else note,
