@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from cli_helpers import cli
 from click.testing import CliRunner
+from hostile_files import crafted_grid_pngs
 from PIL import Image
 
 from workbench.catalogue import Catalogue
@@ -55,3 +56,16 @@ def test_grid_errors_are_one_line(panel_layout, tmp_path):
     assert bad_seed.exit_code == 1 and "error: seed:" in bad_seed.output
     no_prompt = CliRunner().invoke(main, ["--data", str(panel_layout.root), "grid", "--out", out])
     assert no_prompt.exit_code == 1 and "error: prompt:" in no_prompt.output
+
+
+@pytest.mark.parametrize("name", sorted(crafted_grid_pngs()))
+def test_a_crafted_grid_png_gets_one_line_naming_it_never_a_traceback(layout, tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(crafted_grid_pngs()[name])
+    result = cli(layout, "grid", "--restore", str(path), "--run")
+    assert result.exit_code == 1, result.output
+    # A clean exit with one line, not an exception escaping the command.
+    assert isinstance(result.exception, SystemExit) and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and f"{path}: " in result.output
+    assert len(result.output) < len(str(path)) + 220, result.output
+    assert not layout.catalogue.exists() or not any(layout.catalogue.rglob("*.parquet"))

@@ -15,14 +15,16 @@ import itertools
 import json
 import math
 import os
+import struct
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.contract import SEED_RANDOM
@@ -32,6 +34,7 @@ from workbench.panel import Face, Panel
 from workbench.scoring.candidates import Candidate, ScoredImages, candidate_score
 from workbench.store import ImageStore, fit_within
 from workbench.sweep import Sweep
+from workbench.untrusted_json import UnreadableJson, load_untrusted_json, quoted
 
 Axis = Literal["seed", "prompt", "scale"]
 AXES: tuple[Axis, ...] = ("seed", "prompt", "scale")
@@ -46,6 +49,8 @@ MAX_SIDE = 16_000
 MAX_PIXELS = 60_000_000
 # A grid is downscaled no further than this (thumbnail long side); beyond, it is split.
 MIN_THUMB = 96
+# JSON objects a grid's metadata may hold (it has one): a crafted file stops the parse early.
+_MAX_METADATA_OBJECTS = 16
 
 _FAILED_REASONS = {
     "RateLimited": "rate limited",
@@ -1069,29 +1074,62 @@ class RestoredGrid:
         )
 
 
+class _GridMetadata(BaseModel):
+    """What `restore_grid_params` needs from a grid's metadata, typed: a crafted file gets a
+    line naming the field instead of a TypeError deep in the sweep."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    prompts: list[str] = Field(min_length=1)
+    seeds: list[int]
+    identity_scales: list[float]
+    sizes: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}x[0-9]{1,5}$")]] = Field(
+        min_length=1
+    )
+    sample_number: int = Field(1, ge=1, le=8)
+    faces: list[str]
+    cols: Axis
+    order_by: list[str] = Field(default_factory=list)
+
+
 def restore_grid_params(path: str | Path) -> RestoredGrid:
-    """Read a grid PNG's parameters back; InputError if it is not a workbench grid."""
+    """Read a grid PNG's parameters back; InputError (one line naming the file) if it is not a
+    workbench grid, whatever was crafted into it. Only the chunks before the pixels are read:
+    the pixels are never decoded."""
     path = Path(path)
     try:
         with Image.open(path) as image:
-            text = dict(getattr(image, "text", {}) or {})
+            # `info`, not `text`: `text` decodes the whole image to reach chunks after it.
+            text = {k: v for k, v in image.info.items() if isinstance(v, str)}
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{path}: its header claims more pixels than Pillow will open "
+            f"({Image.MAX_IMAGE_PIXELS * 2:,}); no workbench grid is that big"
+        ) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(f"{path}: not an image ({exc})") from None
+    except (ValueError, SyntaxError, EOFError, struct.error) as exc:
+        # Pillow's own refusals of a damaged or crafted PNG: a zTXt chunk that decompresses
+        # past its limit ("Decompressed data too large"), a broken chunk.
+        raise InputError(f"{path}: a damaged or oversized PNG chunk ({exc})") from None
     raw = text.get(METADATA_KEY)
     if raw is None:
         raise InputError(
             f"{path}: no {METADATA_KEY} metadata; it was not saved by `workbench grid`"
         )
     try:
-        params = json.loads(raw)
+        params = load_untrusted_json(raw, max_objects=_MAX_METADATA_OBJECTS)
     except json.JSONDecodeError:
         raise InputError(f"{path}: its {METADATA_KEY} metadata is not valid JSON") from None
+    except UnreadableJson as exc:
+        raise InputError(f"{path}: its {METADATA_KEY} metadata: {exc}") from None
     version = params.get("version") if isinstance(params, dict) else None
     if version != METADATA_VERSION:
         raise InputError(
-            f"{path}: grid metadata version {version!r}; this workbench reads {METADATA_VERSION}"
+            f"{path}: grid metadata version {quoted(version)}; "
+            f"this workbench reads {METADATA_VERSION}"
         )
     missing = [
         k
@@ -1100,7 +1138,17 @@ def restore_grid_params(path: str | Path) -> RestoredGrid:
     ]
     if missing:
         raise InputError(f"{path}: grid metadata lacks {', '.join(missing)}")
-    return RestoredGrid(params)
+    try:
+        checked = _GridMetadata.model_validate(params)
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_context=False)[0]
+        where = ".".join(str(part)[:40] for part in first["loc"])
+        more = exc.error_count() - 1
+        raise InputError(
+            f"{path}: grid metadata {where}: {first['msg']}"
+            + (f" (and {more} more)" if more else "")
+        ) from None
+    return RestoredGrid({**params, **checked.model_dump()})
 
 
 def _parse_size(text: str) -> tuple[int, int]:
