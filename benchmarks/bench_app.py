@@ -63,7 +63,7 @@ def build_data(root: Path) -> DataLayout:
     async def go(server: SimulatorServer) -> None:
         backend = Backend(server.url, server.api_key, "simulator")
         async with backend.client(max_concurrency=8) as client:
-            await run_sweep(sweep, layout, client)
+            await run_sweep(sweep, layout, client, backend=backend.identity)
 
     with SimulatorServer(SimulatorConfig()) as server:
         asyncio.run(go(server))

@@ -31,6 +31,7 @@ import numpy as np
 from report import emit  # benchmarks/report.py, beside this script
 
 from workbench.client import HeadshotClient, RetryPolicy
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.hunt import Hunt, HuntSpec
 from workbench.layout import DataLayout
 from workbench.simulator import SimulatorConfig, SimulatorServer, stability
@@ -96,7 +97,7 @@ async def hunt_once(hunt: Hunt, server: SimulatorServer) -> tuple[object, int, f
     started = time.perf_counter()
     retry = RetryPolicy(attempts=2, timeout=60)
     async with HeadshotClient(server.url, KEY, max_concurrency=16, retry=retry) as client:
-        result = await hunt.run(client)
+        result = await hunt.run(client, backend=SIMULATOR_BACKEND)
     return result, server.stats.requests - before, time.perf_counter() - started
 
 

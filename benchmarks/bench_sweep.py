@@ -31,7 +31,7 @@ from report import emit  # benchmarks/report.py, beside this script
 
 from workbench.catalogue import Catalogue, CatalogueRow
 from workbench.client import HeadshotClient, RetryPolicy
-from workbench.contract import build_request, check_jpeg, decode_data_uri
+from workbench.contract import SIMULATOR_BACKEND, build_request, check_jpeg, decode_data_uri
 from workbench.layout import DataLayout
 from workbench.panel import Panel
 from workbench.run import SweepRun
@@ -94,7 +94,7 @@ def percentile(values: list[float], share: float) -> float:
 async def run_sweep(
     layout: DataLayout, sweep: Sweep, url: str, *, warming: bool = False
 ) -> tuple[float, float, int, list[float]]:
-    run = SweepRun.prepare(sweep, layout)
+    run = SweepRun.prepare(sweep, layout, backend=SIMULATOR_BACKEND)
     # Warming renders every image once (slow on a busy machine): patient, and it may retry.
     retry = RetryPolicy(attempts=3, timeout=600) if warming else RetryPolicy(attempts=1, timeout=60)
     lags: list[float] = []
@@ -154,7 +154,9 @@ def per_image_cost(base: Path, url: str, repeats: int = 200) -> dict:
     layout = data_root(base, "cost")
     face = Panel(layout).faces()[0]
     face_jpeg = Panel(layout).jpeg_bytes(face)
-    plan_params = SweepRun.prepare(sweep_for(1, 1), layout).pending[0].params
+    plan_params = (
+        SweepRun.prepare(sweep_for(1, 1), layout, backend=SIMULATOR_BACKEND).pending[0].params
+    )
     body = build_request(plan_params, face_jpeg, KEY).wire_body()
     reply = httpx.post(url + "/api/generate-portrait", json=body, timeout=60).content
     uri = json.loads(reply)["outputImages"][0]

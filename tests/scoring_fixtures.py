@@ -11,6 +11,7 @@ import pytest
 from scoring_data import BAD, FACES, GOOD, descriptor_length, write_faces, write_scored
 
 from workbench.client import HeadshotClient
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.layout import DataLayout
 
 
@@ -64,7 +65,7 @@ def swept_root(tmp_path_factory) -> Path:
 
     layout = DataLayout(tmp_path_factory.mktemp("swept") / "data")
     write_panel(layout, {face: (REPO_FACES / f"{face}.jpg").read_bytes() for face in SWEPT_FACES})
-    run = SweepRun.prepare(Sweep.from_toml(SWEEP_SPEC), layout)
+    run = SweepRun.prepare(Sweep.from_toml(SWEEP_SPEC), layout, backend=SIMULATOR_BACKEND)
 
     async def go(url: str, key: str) -> None:
         async with HeadshotClient(url, key, max_concurrency=8) as client:

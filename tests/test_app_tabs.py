@@ -24,6 +24,7 @@ from workbench.app.banner import banner_text
 from workbench.app.context import AppContext
 from workbench.backend import Backend
 from workbench.catalogue import Catalogue
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.errors import InputError
 from workbench.panel import Panel
 from workbench.simulator import SimulatorConfig, SimulatorServer
@@ -121,11 +122,15 @@ def test_the_form_builds_the_same_sweep_a_toml_file_would():
 
 
 def test_the_estimate_counts_requests_images_cost_and_time(ctx):
-    run = sweep_tab.SweepRun.prepare(sweep_tab.sweep_from_form(**FORM), ctx.layout)
+    run = sweep_tab.SweepRun.prepare(
+        sweep_tab.sweep_from_form(**FORM), ctx.layout, backend=SIMULATOR_BACKEND
+    )
     text = sweep_tab.estimate_text(run)
     assert text.startswith("**8 requests · 8 images · cost 0.16 · about")
     capped = sweep_tab.SweepRun.prepare(
-        sweep_tab.sweep_from_form(**{**FORM, "max_images": 3}), ctx.layout
+        sweep_tab.sweep_from_form(**{**FORM, "max_images": 3}),
+        ctx.layout,
+        backend=SIMULATOR_BACKEND,
     )
     assert "3 requests · 3 images" in sweep_tab.estimate_text(capped)
     assert "capped by the budget of 3 images" in sweep_tab.estimate_text(capped)

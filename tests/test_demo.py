@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from workbench.catalogue import Catalogue
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.demo import (
     REPO_DATA,
     SMALL_DEMO_FACES,
@@ -38,7 +39,9 @@ def test_the_small_demo_spans_skin_tones_and_ages(layout):
     assert chosen["monk_skin_tone"].nunique() >= 2
     assert chosen["age_band"].nunique() >= 2
     assert len(sweep.identity_scales) >= 2  # identity against identityScale needs two
-    assert plan(sweep, Panel(layout).faces()).images <= 100  # small: seconds, not minutes
+    assert (
+        plan(sweep, Panel(layout).faces(), backend=SIMULATOR_BACKEND).images <= 100
+    )  # small: seconds, not minutes
 
 
 @pytest.mark.e2e
@@ -88,4 +91,4 @@ def test_the_repository_demo_sweep_fits_its_budget_on_the_demo_panel(layout):
     sweep = Sweep.load(demo_sweep_path(layout))  # no sweeps of its own: the repository's
     faces = Panel(DataLayout(REPO_DATA)).faces()
     assert len(faces) == 11
-    assert plan(sweep, faces).images <= sweep.max_images
+    assert plan(sweep, faces, backend=SIMULATOR_BACKEND).images <= sweep.max_images

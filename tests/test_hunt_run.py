@@ -10,6 +10,7 @@ from hunt_fixtures import demo_panel
 
 from workbench.catalogue import Catalogue
 from workbench.client import HeadshotClient, RetryPolicy
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.errors import InputError
 from workbench.hunt import BudgetTooSmall, Hunt, HuntSpec
 from workbench.scoring.leaderboard import LEADERBOARD_COLUMNS
@@ -46,7 +47,7 @@ def client(server, concurrency: int = 8) -> HeadshotClient:
 
 async def run_hunt(hunt: Hunt, server, **kwargs):
     async with client(server) as api:
-        return await hunt.run(api, **kwargs)
+        return await hunt.run(api, **{"backend": SIMULATOR_BACKEND, **kwargs})
 
 
 async def test_a_hunt_promotes_by_rounds_and_a_rerun_buys_nothing(layout, simulator):

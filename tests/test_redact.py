@@ -126,7 +126,7 @@ async def test_a_key_echoed_in_any_encoding_reaches_no_row_log_file_or_export(
     with EchoServer(ENCODINGS[encoding], status) as server:
         # The server really echoes this encoding (the test is not vacuous).
         assert _leaks(ENCODINGS[encoding](KEY))
-        run = SweepRun.prepare(sweep, panel_layout)
+        run = SweepRun.prepare(sweep, panel_layout, backend=server.url)
         async with HeadshotClient(server.url, KEY, retry=FAST_RETRY) as api:
             summary = await run.execute(api)
     rows = Catalogue(panel_layout.catalogue).runs()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import inspect
 import io
 import json
 
@@ -15,7 +16,7 @@ from PIL import Image
 
 from workbench.catalogue import Catalogue
 from workbench.client import HeadshotClient, RetryPolicy
-from workbench.contract import JPEG_DATA_URI_PREFIX
+from workbench.contract import JPEG_DATA_URI_PREFIX, SIMULATOR_BACKEND
 from workbench.run import Progress, SweepRun
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
 from workbench.sweep import Sweep
@@ -44,8 +45,8 @@ def small_sweep(**fields) -> Sweep:
     return Sweep.build(**{**spec, "sample_number": 2, "concurrency": 8, **fields})
 
 
-async def execute(sweep: Sweep, layout, api, **kwargs):
-    run = SweepRun.prepare(sweep, layout)
+async def execute(sweep: Sweep, layout, api, *, backend: str = SIMULATOR_BACKEND, **kwargs):
+    run = SweepRun.prepare(sweep, layout, backend=backend)
     async with api:
         return run, await run.execute(api, **kwargs)
 
@@ -127,17 +128,21 @@ async def test_budget_cap_holds_exactly_under_concurrency(
 
 async def test_time_estimates_learn_from_past_runs(panel_layout, simulator):
     sweep = small_sweep(seeds="1-4")
-    fresh = SweepRun.prepare(sweep, panel_layout)
+    fresh = SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND)
     assert fresh.estimated_latency("simulator") == (0.25, "assumed: no past runs to measure")
     assert fresh.capped_by_budget is False
     await execute(small_sweep(seeds="1-2"), panel_layout, client(simulator))
     latencies = Catalogue(panel_layout.catalogue).runs().query("sample_index == 0")["latency_ms"]
 
-    seconds, basis = SweepRun.prepare(sweep, panel_layout).estimated_latency("simulator")
+    seconds, basis = SweepRun.prepare(
+        sweep, panel_layout, backend=SIMULATOR_BACKEND
+    ).estimated_latency("simulator")
 
     assert seconds == pytest.approx(latencies.median() / 1000)
     assert basis == f"median of {len(latencies)} past requests"
-    assert SweepRun.prepare(small_sweep(seeds="5-9", max_images=4), panel_layout).capped_by_budget
+    assert SweepRun.prepare(
+        small_sweep(seeds="5-9", max_images=4), panel_layout, backend=SIMULATOR_BACKEND
+    ).capped_by_budget
 
 
 async def test_a_refused_key_stops_the_sweep_at_once(panel_layout, simulator):
@@ -157,6 +162,9 @@ def jpeg_uri(width: int, height: int, shade: int) -> str:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (shade % 256, 90, 160)).save(buffer, format="JPEG")
     return JPEG_DATA_URI_PREFIX + base64.b64encode(buffer.getvalue()).decode()
+
+
+FAKE_URL = "http://api.test"  # FakeApi's identity: a real API, as far as the workbench knows
 
 
 class FakeApi:
@@ -208,7 +216,7 @@ class FakeApi:
 async def test_out_of_credits_stops_and_cancels_requests_in_flight(panel_layout):
     api = FakeApi(credits=10)
     sweep = small_sweep(seeds="1-25", concurrency=8, sample_number=1)  # 100 cells
-    run, summary = await execute(sweep, panel_layout, api.client())
+    run, summary = await execute(sweep, panel_layout, api.client(), backend=FAKE_URL)
     assert summary.stopped == "credits"
     assert summary.images_stored == 10
     assert api.calls < 10 + 2 * 8  # stopped within one wave, not after 100 requests
@@ -231,7 +239,7 @@ async def test_a_refused_request_gives_its_budget_back(panel_layout):
         max_images=4,
         concurrency=1,
     )
-    run = SweepRun.prepare(sweep, panel_layout)
+    run = SweepRun.prepare(sweep, panel_layout, backend=FAKE_URL)
     async with api.client(concurrency=1) as client:
         summary = await run.execute(client)
     assert summary.failures == {"InvalidRequest": 2}
@@ -246,7 +254,7 @@ async def test_one_cell_failing_is_logged_with_its_reason_and_the_sweep_goes_on(
 ):
     api = FakeApi(failing_seed=2)
     sweep = small_sweep(sample_number=1)  # seeds 1-3, two prompts, two faces: 12 cells
-    _, summary = await execute(sweep, panel_layout, api.client())
+    _, summary = await execute(sweep, panel_layout, api.client(), backend=FAKE_URL)
     assert summary.stopped is None
     assert (summary.images_stored, summary.requests_failed) == (8, 4)
     assert summary.failures == {"TransientError": 4}
@@ -260,7 +268,7 @@ async def test_one_cell_failing_is_logged_with_its_reason_and_the_sweep_goes_on(
     # A later run retries exactly the failed cells.
     api.failing_seed = None
     calls = api.calls
-    _, again = await execute(sweep, panel_layout, api.client())
+    _, again = await execute(sweep, panel_layout, api.client(), backend=FAKE_URL)
     assert again.requests_sent == 4 and api.calls - calls == 4
     assert again.requests_failed == 0
 
@@ -268,7 +276,7 @@ async def test_one_cell_failing_is_logged_with_its_reason_and_the_sweep_goes_on(
 async def test_cancelling_keeps_every_result_already_received(panel_layout):
     with SimulatorServer(SimulatorConfig(api_key=KEY, latency_ms=200)) as slow:
         sweep = small_sweep(seeds="1-10", concurrency=4, sample_number=1)  # 40 cells
-        run = SweepRun.prepare(sweep, panel_layout)
+        run = SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND)
         progressed = asyncio.Event()
 
         def on_progress(progress: Progress) -> None:
@@ -288,7 +296,7 @@ async def test_cancelling_keeps_every_result_already_received(panel_layout):
         assert 6 <= len(stored) < 40
 
         before = slow.stats.requests
-        rerun = SweepRun.prepare(sweep, panel_layout)
+        rerun = SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND)
         assert len(rerun.pending) == 40 - len(stored)
         async with client(slow, concurrency=16) as api:
             final = await rerun.execute(api)
@@ -319,7 +327,7 @@ async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):
         )
         # Half-second timeouts on a loaded machine can look like a dead API (connect timeouts);
         # this test is about faults healing or being logged, so the circuit breaker stays out.
-        run = SweepRun.prepare(sweep, layout)
+        run = SweepRun.prepare(sweep, layout, backend=SIMULATOR_BACKEND)
         run.breaker_failures = 10**6
         async with client(server, concurrency=32, **fast) as api:
             first = await run.execute(api)
@@ -338,7 +346,7 @@ async def test_300_cells_under_heavy_faults_lose_nothing(panel_layout):
         assert not ok.duplicated(["request_key", "sample_index"]).any()
 
         # The second run sends the failed cells and nothing else.
-        rerun = SweepRun.prepare(sweep, layout)
+        rerun = SweepRun.prepare(sweep, layout, backend=SIMULATOR_BACKEND)
         assert {cell.key for cell in rerun.pending} == set(failed["request_key"])
         rerun.breaker_failures = 10**6
         async with client(server, concurrency=32, **fast) as api:
@@ -400,7 +408,7 @@ async def test_results_count_as_stored_only_for_the_backend_that_made_them(panel
     assert first.images_stored == 8
     real = SweepRun.prepare(sweep, panel_layout, backend="https://api.example.com")
     assert len(real.pending) == 8  # simulator pictures never stand in for real ones
-    assert len(SweepRun.prepare(sweep, panel_layout).pending) == 0
+    assert len(SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND).pending) == 0
     assert set(Catalogue(panel_layout.catalogue).runs()["backend"]) == {"simulator"}
 
 
@@ -410,3 +418,47 @@ def test_durations_read_as_a_person_says_them():
     assert format_duration(4.24) == "4.2 s"
     assert format_duration(185) == "3 min 05 s"
     assert format_duration(2 * 3600 + 7 * 60 + 10) == "2 h 07 min"
+
+
+def test_no_function_that_keys_or_stores_results_defaults_the_backend():
+    # A caller that forgot the backend used to record paid real-API results as simulator rows.
+    from workbench.hunt.run import Hunt
+    from workbench.run import run_sweep
+    from workbench.sweep import plan, request_key
+    from workbench.templates.apply import apply_template
+    from workbench.templates.drift import check_drift
+
+    for function in (
+        SweepRun.__init__,
+        SweepRun.prepare,
+        run_sweep,
+        plan,
+        request_key,
+        Hunt.run,
+        apply_template,
+        check_drift,
+    ):
+        backend = inspect.signature(function).parameters["backend"]
+        assert backend.default is inspect.Parameter.empty, function.__qualname__
+
+
+async def test_a_real_api_run_is_never_stored_under_the_simulators_identity(panel_layout):
+    with pytest.raises(TypeError, match="backend"):
+        SweepRun.prepare(small_sweep(), panel_layout)  # type: ignore[call-arg]
+    # Prepared for the simulator, answered by an API that is not the simulator: nothing kept.
+    api = FakeApi()
+    sweep = small_sweep(seeds="1-5", concurrency=2, sample_number=1)
+    run = SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND)
+    async with api.client(concurrency=2) as client:
+        summary = await run.execute(client)
+    assert summary.stopped == "simulator"
+    assert "never stored under the simulator's identity" in summary.stop_reason
+    assert summary.images_stored == 0 and api.calls <= 2
+    assert Catalogue(panel_layout.catalogue).runs().empty
+    assert not panel_layout.images.exists() or not files_under(panel_layout.images)
+    # Prepared for its own identity, the same API's pictures are kept, under that identity.
+    run = SweepRun.prepare(sweep, panel_layout, backend=FAKE_URL)
+    async with api.client(concurrency=2) as client:
+        summary = await run.execute(client)
+    assert summary.images_stored == 20
+    assert set(Catalogue(panel_layout.catalogue).runs()["backend"]) == {FAKE_URL}

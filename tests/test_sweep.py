@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from workbench.contract import PortraitParams
+from workbench.contract import SIMULATOR_BACKEND, PortraitParams
 from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
@@ -99,7 +99,7 @@ def test_sizes_accept_presets_and_width_x_height():
 
 def test_plan_expands_every_axis_over_the_faces_in_order():
     spec = sweep(prompts=["a", "b"], seeds="1-3", identity_scales=[0.5, 0.9], sizes=["1:1", "3:4"])
-    the_plan = plan(spec, [ANN, BOB])
+    the_plan = plan(spec, [ANN, BOB], backend=SIMULATOR_BACKEND)
     assert the_plan.requests == 2 * 3 * 2 * 2 * 2
     first, second = the_plan.cells[:2]
     # Faces vary fastest: one prompt+seed fills across the panel before the next begins.
@@ -110,19 +110,23 @@ def test_plan_expands_every_axis_over_the_faces_in_order():
 
 
 def test_plan_uses_only_the_named_faces_and_names_unknown_ones():
-    assert {c.face_id for c in plan(sweep(faces=["bob"]), [ANN, BOB]).cells} == {"bob"}
+    assert {
+        c.face_id for c in plan(sweep(faces=["bob"]), [ANN, BOB], backend=SIMULATOR_BACKEND).cells
+    } == {"bob"}
     with pytest.raises(InputError, match="faces: no face with id carol"):
-        plan(sweep(faces=["carol"]), [ANN, BOB])
+        plan(sweep(faces=["carol"]), [ANN, BOB], backend=SIMULATOR_BACKEND)
     with pytest.raises(InputError, match="panel is empty"):
-        plan(sweep(), [])
+        plan(sweep(), [], backend=SIMULATOR_BACKEND)
 
 
 def test_request_key_is_the_request_without_the_key_and_face_bytes():
     params = PortraitParams(prompt="p", seed=3)
-    key = request_key(params, ANN.hash)
+    key = request_key(params, ANN.hash, backend=SIMULATOR_BACKEND)
     assert len(key) == 64
-    assert key == request_key(PortraitParams(prompt="p", seed=3), ANN.hash)
-    assert key != request_key(params, BOB.hash)
+    assert key == request_key(
+        PortraitParams(prompt="p", seed=3), ANN.hash, backend=SIMULATOR_BACKEND
+    )
+    assert key != request_key(params, BOB.hash, backend=SIMULATOR_BACKEND)
     for change in (
         {"prompt": "q"},
         {"seed": 4},
@@ -131,7 +135,10 @@ def test_request_key_is_the_request_without_the_key_and_face_bytes():
         {"width": 1024},
         {"height": 768},
     ):
-        assert request_key(params.model_copy(update=change), ANN.hash) != key, change
+        assert (
+            request_key(params.model_copy(update=change), ANN.hash, backend=SIMULATOR_BACKEND)
+            != key
+        ), change
 
 
 def test_request_key_is_scoped_to_the_backend():
@@ -142,11 +149,11 @@ def test_request_key_is_scoped_to_the_backend():
     assert len({simulated, real, other}) == 3
     assert {
         c.key for c in plan(sweep(), [ANN], backend="https://api.example.com").cells
-    }.isdisjoint({c.key for c in plan(sweep(), [ANN]).cells})
+    }.isdisjoint({c.key for c in plan(sweep(), [ANN], backend=SIMULATOR_BACKEND).cells})
 
 
 def test_stored_cells_are_pending_again_only_with_seed_minus_one():
-    the_plan = plan(sweep(seeds=[1, 2, -1]), [ANN])
+    the_plan = plan(sweep(seeds=[1, 2, -1]), [ANN], backend=SIMULATOR_BACKEND)
     stored = {cell.key for cell in the_plan.cells}
     pending = the_plan.pending(stored)
     assert [cell.params.seed for cell in pending] == [-1]
@@ -156,7 +163,10 @@ def test_stored_cells_are_pending_again_only_with_seed_minus_one():
 def test_cells_marked_rerun_are_pending_even_when_stored():
     from dataclasses import replace
 
-    cells = [replace(cell, rerun=True) for cell in plan(sweep(seeds=[1, 2]), [ANN]).cells]
+    cells = [
+        replace(cell, rerun=True)
+        for cell in plan(sweep(seeds=[1, 2]), [ANN], backend=SIMULATOR_BACKEND).cells
+    ]
     rerun = Plan(cells)
     assert not any(cell.dedupable for cell in cells)
     assert rerun.pending({cell.key for cell in cells}) == cells
@@ -166,7 +176,9 @@ def test_identical_fixed_requests_are_planned_once_random_ones_each_time():
     # The same photo under two ids makes the same request: one is paid for, not two. Seed -1
     # is a fresh draw every time, so each of its cells is its own request.
     twin = Face("ann-again", "ann2.jpg", ANN.hash, 512, 512)
-    the_plan = plan(sweep(prompts=["a", "a"], seeds=[1, -1, -1]), [ANN, twin])
+    the_plan = plan(
+        sweep(prompts=["a", "a"], seeds=[1, -1, -1]), [ANN, twin], backend=SIMULATOR_BACKEND
+    )
     fixed = [cell for cell in the_plan.cells if cell.params.seed == 1]
     assert [cell.face_id for cell in fixed] == ["ann"]
     drawn = [cell for cell in the_plan.cells if cell.params.seed == -1]
@@ -197,7 +209,7 @@ def test_example_sweeps_load_and_plan(path):
     # The demo panel's ids (data/faces/manifest.csv).
     faces = [Face("grace-hopper", "h.jpg", "c" * 64, 512, 600)]
     faces.append(Face("eileen-collins", "e.jpg", "d" * 64, 512, 512))
-    assert plan(spec, faces).requests > 0
+    assert plan(spec, faces, backend=SIMULATOR_BACKEND).requests > 0
 
 
 def test_demo_sweep_on_the_committed_panel_fits_its_budget_and_a_minute():
@@ -207,7 +219,7 @@ def test_demo_sweep_on_the_committed_panel_fits_its_budget_and_a_minute():
 
     spec = Sweep.load(REPO_SWEEPS / "demo.toml")
     faces = Panel(DataLayout(REPO_SWEEPS.parent)).faces()
-    the_plan = plan(spec, faces)
+    the_plan = plan(spec, faces, backend=SIMULATOR_BACKEND)
     assert the_plan.images <= spec.max_images  # the budget cap never cuts the demo short
     waves = -(-the_plan.requests // spec.concurrency)
     assert waves * DEMO_SIMULATOR.latency_ms / 1000 < 30

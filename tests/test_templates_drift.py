@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from workbench.catalogue import Catalogue
 from workbench.cli import main
 from workbench.client import HeadshotClient
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.erase import erase_face
 from workbench.layout import DataLayout
 from workbench.run import SweepRun
@@ -33,7 +34,7 @@ PROMPT = "studio portrait, teal backdrop"
 
 async def sweep_on(layout: DataLayout, server: SimulatorServer) -> None:
     sweep = Sweep.build(prompts=[PROMPT], seeds=[21], sizes=["512x512"], faces=["hopper"])
-    run = SweepRun.prepare(sweep, layout)
+    run = SweepRun.prepare(sweep, layout, backend=SIMULATOR_BACKEND)
     async with HeadshotClient(server.url, server.api_key) as client:
         await run.execute(client)
 
@@ -53,7 +54,7 @@ async def templated(panel_layout):
 async def check_on(layout: DataLayout, model_version: int, **kwargs):
     with SimulatorServer(SimulatorConfig(model_version=model_version)) as server:
         async with HeadshotClient(server.url, server.api_key) as client:
-            report = await check_drift(layout, client, **kwargs)
+            report = await check_drift(layout, client, backend=SIMULATOR_BACKEND, **kwargs)
         return report, server.stats
 
 
@@ -130,6 +131,7 @@ async def test_apply_generates_for_a_new_face_logs_it_and_can_be_erased(
                 out=out,
                 client=client,
                 samples=2,
+                backend=SIMULATOR_BACKEND,
             )
             again = await apply_template(
                 templated,
@@ -139,6 +141,7 @@ async def test_apply_generates_for_a_new_face_logs_it_and_can_be_erased(
                 out=out,
                 client=client,
                 samples=2,
+                backend=SIMULATOR_BACKEND,
             )
         assert server.stats.requests == 1, "the second apply is served from the catalogue"
     assert first.face_id == "apply-new-hire" and not first.reused and again.reused
@@ -154,7 +157,13 @@ async def test_apply_generates_for_a_new_face_logs_it_and_can_be_erased(
     TemplateLibrary(templated).retire("teal")
     with pytest.raises(TemplateError, match="retired"):
         await apply_template(
-            templated, "teal", astronaut_jpeg, photo_name="x.jpg", out=out, client=None
+            templated,
+            "teal",
+            astronaut_jpeg,
+            photo_name="x.jpg",
+            out=out,
+            client=None,
+            backend=SIMULATOR_BACKEND,
         )
 
 
@@ -164,7 +173,7 @@ async def test_saved_templates_carry_the_leaderboard_scores(panel_layout):
 
     sweep = Sweep.build(prompts=[PROMPT], seeds=[3, 4], sizes=["512x512"])
     with SimulatorServer() as server:
-        run = SweepRun.prepare(sweep, panel_layout)
+        run = SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND)
         async with HeadshotClient(server.url, server.api_key) as client:
             await run.execute(client)
     score_catalogue(panel_layout, workers=1)

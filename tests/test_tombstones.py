@@ -15,6 +15,7 @@ import pytest
 
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.client import HeadshotClient, RetryPolicy
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.erase import erase_face
 from workbench.journal import Journal, journalled_rows
 from workbench.layout import DataLayout
@@ -86,7 +87,7 @@ async def test_an_erase_during_a_sweep_drops_the_face_and_keeps_the_others(panel
     sweep = Sweep.build(
         prompts=["studio", "noir"], seeds="1-6", sizes=["512x512"], concurrency=4
     )  # 24 cells, 12 a face
-    run = SweepRun.prepare(sweep, layout)
+    run = SweepRun.prepare(sweep, layout, backend=SIMULATOR_BACKEND)
     with SimulatorServer(SimulatorConfig(api_key=KEY, latency_ms=50)) as server:
         async with HeadshotClient(server.url, KEY, max_concurrency=4, retry=RETRY) as inner:
             api = EraseMidRequest(inner, layout, "hopper", nth=3)
@@ -128,7 +129,9 @@ def test_journalled_results_of_others_survive_an_erase_and_reach_the_catalogue(
     assert not made["hopper"].path.exists()
     assert made["astronaut"].path.exists()  # another person's result, about to be logged
     # The next sweep folds the journal in: an ok row whose file is there.
-    SweepRun.prepare(Sweep.build(prompts=["x"], seeds=1, faces=["astronaut"]), layout)
+    SweepRun.prepare(
+        Sweep.build(prompts=["x"], seeds=1, faces=["astronaut"]), layout, backend=SIMULATOR_BACKEND
+    )
     rows = Catalogue(layout.catalogue).runs()
     assert list(rows["face_id"]) == ["astronaut"]
     assert_every_ok_row_has_its_file(layout)

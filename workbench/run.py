@@ -127,7 +127,8 @@ class SweepSummary:
     cost: float
     elapsed_s: float
     failures: dict[str, int]
-    # "auth", "credits", "unreachable" (circuit breaker), "simulator" or "cancelled"
+    # "auth", "credits", "unreachable" (circuit breaker), "simulator" (a reply from the simulator
+    # for a real API's run, or the other way round) or "cancelled"
     stopped: str | None = None
     stop_reason: str | None = None
     stored_elsewhere: int = 0
@@ -203,7 +204,7 @@ class SweepRun:
         price_per_image: float = 0.0,
         sweep_id: str | None = None,
         spec_toml: str | None = None,
-        backend: str = SIMULATOR_BACKEND,
+        backend: str,
         breaker_failures: int = BREAKER_FAILURES,
         planned_ns: int | None = None,
     ):
@@ -243,7 +244,7 @@ class SweepRun:
         layout: DataLayout,
         *,
         sweep_id: str | None = None,
-        backend: str = SIMULATOR_BACKEND,
+        backend: str,
     ) -> SweepRun:
         """Plan a sweep over the panel for `backend` (its identity: "simulator" or the real
         API's base URL, as `Backend.identity` gives it) and leave out cells already stored from
@@ -468,6 +469,16 @@ class SweepRun:
                 f"the API at {self.backend} answered as the workbench's simulator "
                 "(X-Headshot-Simulator): its pictures are not real portraits, none was kept",
             )
+        if not generation.simulator and self.backend == SIMULATOR_BACKEND:
+            # The other way round: paid pictures stored under the simulator's identity would be
+            # trusted by resume and dedupe as simulator rows, and never bought for real.
+            await self._in_thread(inflight.release, [cell.key])
+            raise SweepStopped(
+                "simulator",
+                "the run was prepared for the simulator, but the API answered without "
+                "X-Headshot-Simulator: a real API's pictures are never stored under the "
+                "simulator's identity; prepare the run with backend=Backend.identity",
+            )
         await self._in_thread(self._record_success, cell, generation)
         self._notify()
 
@@ -617,7 +628,7 @@ async def run_sweep(
     layout: DataLayout,
     client: Generates,
     *,
-    backend: str = SIMULATOR_BACKEND,
+    backend: str,
     on_progress: ProgressCallback | None = None,
 ) -> SweepSummary:
     """Prepare and execute a sweep in one call (notebooks, the app). `backend` is the

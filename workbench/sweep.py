@@ -264,7 +264,7 @@ class Plan:
         return [cell for cell in self.cells if not cell.dedupable or cell.key not in stored]
 
 
-def plan(sweep: Sweep, faces: Sequence[Face], *, backend: str = SIMULATOR_BACKEND) -> Plan:
+def plan(sweep: Sweep, faces: Sequence[Face], *, backend: str) -> Plan:
     """Expand a sweep over the panel's faces into cells, keyed for `backend` (the identity of
     the API that will answer: "simulator" or a base URL). Pure: no files, no network."""
     check_backend(backend)
@@ -304,7 +304,7 @@ def plan(sweep: Sweep, faces: Sequence[Face], *, backend: str = SIMULATOR_BACKEN
     return Plan(cells)
 
 
-def request_key(params: PortraitParams, face_hash: str, backend: str = SIMULATOR_BACKEND) -> str:
+def request_key(params: PortraitParams, face_hash: str, backend: str) -> str:
     """SHA-256 of the canonical request to one backend: the wire fields minus the API key, with
     the face's content hash standing in for its bytes, and the backend's identity ("simulator",
     or the real API's base URL without credentials). Equal keys mean the same request to the

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from workbench.contract import SIMULATOR_BACKEND
 from workbench.hunt.schedule import (
     Ranking,
     Round,
@@ -158,7 +157,7 @@ class Hunt:
         self,
         client: Generates,
         *,
-        backend: str = SIMULATOR_BACKEND,
+        backend: str,
         on_progress: HuntProgressCallback | None = None,
     ) -> HuntResult:
         """Buy and score the rounds; stops (returning what it has) if the API refuses the key or

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workbench.catalogue import STATUS_OK, Catalogue
-from workbench.contract import SIMULATOR_BACKEND
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel, face_id_from_name, normalise_photo
 from workbench.run import Generates, SweepRun, SweepSummary, new_sweep_id
@@ -59,7 +58,7 @@ async def apply_template(
     photo_name: str,
     out: Path,
     client: Generates,
-    backend: str = SIMULATOR_BACKEND,
+    backend: str,
     samples: int = 1,
 ) -> AppliedTemplate:
     """Generate with template `name` for the face in `photo`; write `<out>/<name>-<face>-<i>.jpg`.

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from workbench.catalogue import STATUS_OK, Catalogue
-from workbench.contract import SIMULATOR_BACKEND
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
 from workbench.run import Generates, ProgressCallback, SweepRun, SweepSummary, new_sweep_id
@@ -167,7 +166,7 @@ async def check_drift(
     *,
     names: Sequence[str] | None = None,
     faces: Sequence[str] | None = None,
-    backend: str = SIMULATOR_BACKEND,
+    backend: str,
     style_threshold: float = STYLE_DRIFT_THRESHOLD,
     identity_threshold: float = IDENTITY_DRIFT_THRESHOLD,
     concurrency: int = 8,
