@@ -97,7 +97,7 @@ def test_attributes_are_edited_and_erase_removes_the_person(panel_layout):
     )
     with pytest.raises(InputError, match="monk_skin_tone"):
         panel_tab.set_attribute(panel_layout, "hopper", "monk_skin_tone", "11")
-    box, warning = panel_tab.erase_prompt("hopper")
+    box, warning = panel_tab.erase_prompt(panel_layout, "hopper")
     assert box["visible"] is True and "cannot be undone" in warning
     assert Panel(panel_layout).get("hopper")  # asking is not erasing
     _, report = panel_tab.erase(panel_layout, "hopper")
@@ -357,3 +357,35 @@ def test_a_crafted_template_upload_is_refused_in_one_line_naming_no_server_folde
     assert message.startswith(f"{name}: ") and "\n" not in message and len(message) < 200
     assert str(tmp_path) not in message
     assert not upload.exists() and not layout.templates.exists()
+
+
+def test_the_erase_prompt_refuses_a_malformed_or_unknown_id_before_asking(panel_layout):
+    for face_id, words in (("../faces/grace-hopper", "is not a face id"), ("nobody", "no face")):
+        with pytest.raises(InputError, match=words):
+            panel_tab.erase_prompt(panel_layout, face_id)
+    assert sorted(panel_tab.face_ids(panel_layout)) == ["astronaut", "hopper"]
+
+
+def test_errors_in_the_page_name_no_folder_of_the_server(panel_layout, tmp_path, monkeypatch):
+    from workbench.app.errors import _DATA_ROOTS, public_text, shown
+
+    monkeypatch.setattr("workbench.app.errors._DATA_ROOTS", set(_DATA_ROOTS))
+    build_app(AppContext(panel_layout, Backend("http://127.0.0.1:9", "k", "simulator")))
+    root = str(panel_layout.root)
+    # An unknown id: the panel's error names its folder, the page shows it relative.
+    with pytest.raises(gr.Error) as caught:
+        shown(lambda face: panel_tab.erase_prompt(panel_layout, face))("nobody")
+    assert "no face with id 'nobody' in faces" in caught.value.message
+    assert root not in caught.value.message and str(tmp_path) not in caught.value.message
+    # Gradio's upload folder: only the file name is shown.
+    upload = tmp_path / "gradio" / "0c1f9e2a" / "holiday photo.jpg"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"not an image at all")
+    report = panel_tab.add_faces(panel_layout, [str(upload)], "", False)
+    assert "rejected holiday photo.jpg" in report and str(tmp_path) not in report
+    assert public_text(f"cannot read {root}/catalogue/part-1.parquet; see {root}") == (
+        "cannot read catalogue/part-1.parquet; see the data folder"
+    )
+    assert public_text("HTTP 500 from https://api.example.com/v1/x: /srv/app/x.py failed") == (
+        "HTTP 500 from https://api.example.com/v1/x: x.py failed"
+    )

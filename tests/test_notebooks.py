@@ -178,3 +178,20 @@ def test_style_hunt_runs_its_sweep_from_the_widgets_defaults(data_root):
     assert len(figures_of(notebook)) >= 2  # a grid page per prompt
     assert "scored" in text and "consistency" in text  # the top candidates' table
     print(f"01_style_hunt.ipynb executed in {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("name", NOTEBOOK_NAMES)
+def test_a_notebook_run_without_workbench_data_uses_the_repository_data(
+    name, monkeypatch, tmp_path
+):
+    # Outside `make lab` nothing sets WORKBENCH_DATA and the kernel's folder is notebooks/:
+    # `./data` there would leave an untracked notebooks/data/ in the checkout.
+    notebook = nbformat.read(NOTEBOOKS / name, as_version=4)
+    sources = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    assert any("DataLayout.for_notebooks()" in source for source in sources)
+    assert not any("DataLayout.resolve(" in source for source in sources)
+    monkeypatch.delenv("WORKBENCH_DATA", raising=False)
+    monkeypatch.chdir(NOTEBOOKS)
+    assert DataLayout.for_notebooks().root == NOTEBOOKS.parent.resolve() / "data"
+    monkeypatch.setenv("WORKBENCH_DATA", str(tmp_path / "mine"))
+    assert DataLayout.for_notebooks().root == tmp_path / "mine"

@@ -84,6 +84,21 @@ class EraseReport:
         return text
 
 
+def check_erasable(layout: DataLayout, face_id: str) -> None:
+    """InputError, before anything is erased, if `erase_face` would refuse `face_id`: not a
+    face id, or the id of no face in the panel and of no row in the catalogue or a journal
+    (what an interrupted erase leaves). For a confirmation prompt, which must not ask "Erase
+    `../faces/x`?" about something that cannot be erased."""
+    check_face_id(face_id)
+    panel = Panel(layout)
+    if any(face.id == face_id for face in panel.faces()):
+        return
+    rows = Catalogue(layout.catalogue).table(["face_id"], filter=pc.field("face_id") == face_id)
+    if rows.num_rows or any(row.face_id == face_id for row in journalled_rows(layout)):
+        return
+    panel.get(face_id)  # raises the panel's "no face with id ..., known: ..." error
+
+
 def erase_face(layout: DataLayout, face_id: str) -> EraseReport:
     """Remove a face, every image generated from it, their thumbnails and catalogue rows.
 

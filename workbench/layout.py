@@ -38,6 +38,18 @@ class DataLayout:
         chosen = data if data is not None else os.environ.get(DATA_ENV) or DEFAULT_DATA
         return cls(Path(chosen).expanduser().resolve())
 
+    @classmethod
+    def for_notebooks(cls) -> DataLayout:
+        """`$WORKBENCH_DATA`, else the repository's `data/` when the workbench runs from its
+        checkout, else `./data`. A notebook's working folder is `notebooks/`, where `./data`
+        would leave a stray, untracked `notebooks/data/` beside the real one."""
+        if os.environ.get(DATA_ENV):
+            return cls.resolve()
+        checkout = Path(__file__).resolve().parents[1]
+        if (checkout / "pyproject.toml").is_file() and (checkout / "notebooks").is_dir():
+            return cls.resolve(checkout / DEFAULT_DATA)
+        return cls.resolve()
+
     @property
     def faces(self) -> Path:
         """Normalised reference faces and their manifest (the panel)."""

@@ -12,6 +12,7 @@ import gradio as gr
 
 from workbench.app import banner, catalogue, leaderboard, panel, review, sweep, templates
 from workbench.app.context import AppContext
+from workbench.app.errors import hide_paths_under
 from workbench.app.server import ServeOptions, launch_kwargs, served_folders
 
 TITLE = "Headshot workbench"
@@ -28,6 +29,8 @@ def build_app(ctx: AppContext) -> gr.Blocks:
     # Thumbnails and images are served from their stores as they are: never copied into
     # Gradio's cache, so erasing a person leaves no copy behind.
     gr.set_static_paths(served_folders(ctx.layout))
+    # Messages in the page name paths under the data folder relative to it (app/errors.py).
+    hide_paths_under(ctx.layout.root)
     # Gradio's cache (downloads, uploads it keeps) is swept hourly of files older than an hour.
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as blocks:
         gr.Markdown(f"# {TITLE}")

@@ -15,9 +15,9 @@ import gradio as gr
 import pandas as pd
 
 from workbench.app.context import AppContext, Loader
-from workbench.app.errors import shown
+from workbench.app.errors import public_text, shown
 from workbench.balance import format_balance, panel_balance
-from workbench.erase import erase_face
+from workbench.erase import check_erasable, erase_face
 from workbench.layout import DataLayout
 from workbench.panel import ATTRIBUTES, Panel
 
@@ -63,7 +63,8 @@ def add_faces(layout: DataLayout, files: Sequence[str] | None, consent: str, lar
     finally:
         for upload in files:  # Gradio's copy of a face photo must not outlive the import
             Path(upload).unlink(missing_ok=True)
-    lines = [f"{r.status} {Path(r.source).name}: {r.message}" for r in results]
+    # Each message as the page may show it: no upload folder or data folder of the server.
+    lines = [f"{r.status} {Path(r.source).name}: {public_text(r.message)}" for r in results]
     added = sum(r.status == "added" for r in results)
     failed = sum(r.failed for r in results)
     lines.append(
@@ -79,9 +80,10 @@ def set_attribute(layout: DataLayout, face_id: str | None, attribute: str, value
     return f"{face.id}: {attribute} = {getattr(face, attribute)!r}"
 
 
-def erase_prompt(face_id: str | None) -> tuple[dict, str]:
+def erase_prompt(layout: DataLayout, face_id: str | None) -> tuple[dict, str]:
     if not face_id:
         raise gr.Error("choose a face to erase first", print_exception=False)
+    check_erasable(layout, face_id)  # a malformed or unknown id is refused here, not after
     warning = (
         f"**Erase `{face_id}`?** This deletes the face photo, every image generated from it, "
         "their thumbnails and catalogue rows. It cannot be undone."
@@ -160,7 +162,10 @@ def build(ctx: AppContext) -> Loader:
         api_name="set_attribute",
     ).then(refresh, None, panel_outputs)
     erase_button.click(
-        shown(erase_prompt), erase_face_id, [confirm_box, confirm_text], api_name="erase_prompt"
+        shown(lambda face: erase_prompt(layout, face)),
+        erase_face_id,
+        [confirm_box, confirm_text],
+        api_name="erase_prompt",
     )
     cancel_button.click(lambda: gr.update(visible=False), None, confirm_box)
     confirm_button.click(
