@@ -19,6 +19,7 @@ from click.testing import CliRunner
 
 from workbench.catalogue import Catalogue
 from workbench.cli import main
+from workbench.contract import SIMULATOR_BACKEND
 from workbench.simulator import SimulatorConfig
 from workbench.simulator.server import SimulatorProcess
 
@@ -187,7 +188,7 @@ def test_two_sweeps_into_one_data_folder_buy_each_cell_once(panel_layout, tmp_pa
     catalogue = Catalogue(panel_layout.catalogue)
     ok = catalogue.runs().query("status == 'ok'")
     assert len(ok) == 160 and not ok.duplicated(["request_key", "sample_index"]).any()
-    assert set(ok["backend"]) == {"simulator"}  # reached by URL, recorded as the simulator
+    assert set(ok["backend"]) == {SIMULATOR_BACKEND}  # reached by URL: the simulator's model
 
 
 def closed_port_url() -> str:

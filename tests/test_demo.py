@@ -52,7 +52,7 @@ async def test_seeding_fills_an_empty_catalogue_and_only_that(layout, monkeypatc
     monkeypatch.setenv("HEADSHOT_API_KEY", "not-a-real-key")
     assert not has_images(layout)
     summary = await seed_empty_catalogue(layout)
-    assert summary is not None and summary.backend == "simulator"
+    assert summary is not None and summary.backend == SIMULATOR_BACKEND
     assert summary.images_stored + summary.requests_failed == summary.planned_requests
     assert has_images(layout)
     rows = Catalogue(layout.catalogue).runs()

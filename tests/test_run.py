@@ -81,7 +81,7 @@ async def test_every_image_is_stored_and_logged_and_a_rerun_sends_nothing(
         data = (layout.root / row.image_path).read_bytes()
         assert hashlib.sha256(data).hexdigest() == row.image_hash
     assert df.groupby("request_key")["sample_index"].apply(sorted).map(list).eq([[0, 1]] * 12).all()
-    assert set(df["backend"]) == {"simulator"} and set(df["sweep_id"]) == {summary.sweep_id}
+    assert set(df["backend"]) == {SIMULATOR_BACKEND} and set(df["sweep_id"]) == {summary.sweep_id}
 
     # The API key is nowhere on disk: not in a column, not in any file.
     for path in files_under(layout.root):
@@ -129,14 +129,14 @@ async def test_budget_cap_holds_exactly_under_concurrency(
 async def test_time_estimates_learn_from_past_runs(panel_layout, simulator):
     sweep = small_sweep(seeds="1-4")
     fresh = SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND)
-    assert fresh.estimated_latency("simulator") == (0.25, "assumed: no past runs to measure")
+    assert fresh.estimated_latency(SIMULATOR_BACKEND) == (0.25, "assumed: no past runs to measure")
     assert fresh.capped_by_budget is False
     await execute(small_sweep(seeds="1-2"), panel_layout, client(simulator))
     latencies = Catalogue(panel_layout.catalogue).runs().query("sample_index == 0")["latency_ms"]
 
     seconds, basis = SweepRun.prepare(
         sweep, panel_layout, backend=SIMULATOR_BACKEND
-    ).estimated_latency("simulator")
+    ).estimated_latency(SIMULATOR_BACKEND)
 
     assert seconds == pytest.approx(latencies.median() / 1000)
     assert basis == f"median of {len(latencies)} past requests"
@@ -409,7 +409,7 @@ async def test_results_count_as_stored_only_for_the_backend_that_made_them(panel
     real = SweepRun.prepare(sweep, panel_layout, backend="https://api.example.com")
     assert len(real.pending) == 8  # simulator pictures never stand in for real ones
     assert len(SweepRun.prepare(sweep, panel_layout, backend=SIMULATOR_BACKEND).pending) == 0
-    assert set(Catalogue(panel_layout.catalogue).runs()["backend"]) == {"simulator"}
+    assert set(Catalogue(panel_layout.catalogue).runs()["backend"]) == {SIMULATOR_BACKEND}
 
 
 def test_durations_read_as_a_person_says_them():

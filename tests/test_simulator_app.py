@@ -10,7 +10,14 @@ import httpx
 import pytest
 
 from workbench.client import HeadshotClient, RetryPolicy
-from workbench.contract import JPEG_DATA_URI_PREFIX, check_jpeg, encode_input_image, make_params
+from workbench.contract import (
+    JPEG_DATA_URI_PREFIX,
+    SIMULATOR_HEADER,
+    SIMULATOR_MODEL_VERSION,
+    check_jpeg,
+    encode_input_image,
+    make_params,
+)
 from workbench.errors import AuthError, MalformedReply, RateLimited, TransientError
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
 
@@ -222,13 +229,21 @@ def test_the_sync_wrapper_serves_scripts(simulator, hopper_jpeg):
 
 
 async def test_model_version_changes_the_answer_but_not_the_contract(hopper_jpeg, simulator):
-    with SimulatorServer(SimulatorConfig(api_key=KEY, model_version=2)) as updated:
+    later = SIMULATOR_MODEL_VERSION + 1
+    with SimulatorServer(SimulatorConfig(api_key=KEY, model_version=later)) as updated:
         before = await generate(simulator, hopper_jpeg)
         after = await generate(updated, hopper_jpeg)
+        # Every reply names the model that made it.
+        header = httpx.get(updated.url + "/").headers[SIMULATOR_HEADER]
+    assert header == f"simulator@{later}; not real portraits"
     assert len(after.images) == 2 and check_jpeg(after.images[0], (512, 640))
     assert after.images != before.images
 
 
-def test_model_version_must_be_positive():
-    with pytest.raises(ValueError, match="model_version"):
-        SimulatorConfig(model_version=0)
+def test_model_version_is_the_current_model_or_a_later_one():
+    assert SimulatorConfig().model_version == SIMULATOR_MODEL_VERSION == 2
+    # Model 1's images are no longer made: asking for it is an error, not new images under
+    # its name (its catalogue rows say "simulator", and must not be resumed with others).
+    for old in (0, 1):
+        with pytest.raises(ValueError, match="model_version must be 2 or more"):
+            SimulatorConfig(model_version=old)

@@ -4,6 +4,7 @@ hidden stability that decides how much the style drifts from one person to anoth
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -15,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from workbench.contract import PortraitParams, check_jpeg
-from workbench.simulator.render import JPEG_COMMENT, render_portrait, stability
+from workbench.contract import SIMULATOR_MODEL_VERSION, PortraitParams, check_jpeg
+from workbench.simulator.render import JPEG_COMMENT, render_portrait, render_style, stability
+from workbench.simulator.style import sample_variation, style_for
 
 
 def render(
@@ -319,10 +321,67 @@ def test_unstable_styles_drift_with_the_person_stable_ones_do_not(sample_faces):
 
 def test_another_model_version_renders_other_styles_for_the_same_request(hopper_jpeg):
     params = PortraitParams(prompt="studio portrait, navy backdrop", seed=11, width=512, height=512)
-    v1 = render_portrait(hopper_jpeg, params, 0)
-    assert render_portrait(hopper_jpeg, params, 0, model_version=1) == v1
-    v2 = render_portrait(hopper_jpeg, params, 0, model_version=2)
-    assert v2 != v1
+    now = render_portrait(hopper_jpeg, params, 0)
+    assert render_portrait(hopper_jpeg, params, 0, model_version=SIMULATOR_MODEL_VERSION) == now
+    later = render_portrait(hopper_jpeg, params, 0, model_version=SIMULATOR_MODEL_VERSION + 1)
+    assert later != now
     # A model update keeps what the prompt asks for (a navy backdrop) but not the seed's variant.
-    assert abs(backdrop(v2) - backdrop(v1)).max() > 3
-    assert backdrop(v2)[2] > backdrop(v2)[0], "still a blue backdrop"
+    assert abs(backdrop(later) - backdrop(now)).max() > 3
+    assert backdrop(later)[2] > backdrop(later)[0], "still a blue backdrop"
+
+
+# --- Every named style dimension renders --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def graded_face():
+    """A face, a colourful style, and a way to render that style with one knob moved."""
+    from people import people, photo
+
+    face = photo(people()[1], "studio_portrait")
+    prompt = "studio portrait, teal backdrop"
+    base = style_for(prompt, 3)
+    variation = sample_variation(prompt, 3, 0)
+
+    def render_with(**changes) -> np.ndarray:
+        style = dataclasses.replace(base, **changes)
+        return pixels(render_style(face, style, variation, 0.8, 512, 512))
+
+    return base, render_with
+
+
+def _chroma(image: np.ndarray) -> float:
+    return float((image.max(axis=2) - image.min(axis=2)).mean())
+
+
+def _detail(image: np.ndarray) -> float:
+    """High-frequency energy of the face (a Laplacian's spread), where focus and grain show."""
+    grey = image[150:330, 180:330].mean(axis=2)
+    laplacian = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1]
+    laplacian -= grey[1:-1, :-2] + grey[1:-1, 2:]
+    return float(laplacian.std())
+
+
+def test_saturation_split_tone_and_fade_render(graded_face):
+    base, render_with = graded_face
+    plain = render_with()
+    assert _chroma(render_with(saturation=base.saturation - 0.3)) < 0.85 * _chroma(plain)
+    # Warm highlights and cool shadows: the bright part reddens, the dark part blues.
+    toned = render_with(split=(0.0, 0.03)) - plain
+    luma = plain.mean(axis=2)
+    bright, dark = luma > np.percentile(luma, 90), luma < np.percentile(luma, 10)
+    warmer = toned[..., 0] - toned[..., 2]
+    assert warmer[bright].mean() > 2 and warmer[dark].mean() < -2
+    assert warmer[bright].mean() - warmer[dark].mean() > 8
+    # A matte fade lifts the blacks; crushed blacks sink them.
+    assert np.percentile(render_with(fade=0.06), 1) > np.percentile(plain, 1) + 8
+    assert np.percentile(render_with(fade=-0.05), 1) <= np.percentile(plain, 1)
+
+
+def test_grain_and_focus_render(graded_face):
+    base, render_with = graded_face
+    plain = _detail(render_with(grain=2.0, sharpness=0.0))
+    assert _detail(render_with(grain=5.0, sharpness=0.0)) > 1.3 * plain
+    soft = _detail(render_with(grain=2.0, sharpness=-0.6))
+    crisp = _detail(render_with(grain=2.0, sharpness=0.5))
+    assert soft < 0.8 * plain < crisp

@@ -17,11 +17,16 @@ from workbench.contract import PortraitParams
 from workbench.simulator.render import appearance, render_portrait
 from workbench.simulator.style import (
     BACKDROP_KNOBS,
+    FADE_DRIFT,
+    FOCUS_DRIFT,
+    GRAIN_DRIFT,
+    SATURATION_DRIFT,
+    SPLIT_DRIFT,
     STABLE_END_BOOST,
     Style,
     drift_amounts,
     drift_curve,
-    drifted,
+    person_style,
     stability,
 )
 
@@ -39,6 +44,9 @@ _LUMINANCE_KNOBS = {
     "face_size": 0.05,
     "face_x": 0.06,
     "face_y": 0.04,
+    "fade": FADE_DRIFT,
+    "grain": GRAIN_DRIFT,
+    "sharpness": FOCUS_DRIFT,
 }
 
 
@@ -47,12 +55,13 @@ def _knobs(style: Style, monochrome_only: bool = False) -> np.ndarray:
     values += [style.backdrop[2] / 0.28, style.accent[2] / 0.25, style.glow / 0.3]
     if not monochrome_only:
         values += [style.backdrop[0] / 0.12, style.backdrop[1] / 0.25, style.temperature / 0.4]
-        values += [style.tint / 0.2]
+        values += [style.tint / 0.2, style.saturation / SATURATION_DRIFT]
+        values += [style.split[0] / SPLIT_DRIFT, style.split[1] / SPLIT_DRIFT]
     return np.array(values)
 
 
 def _drift(a: bytes, b: bytes, prompt: str = COLOUR, seed: int = COLOUR_UNSTABLE) -> float:
-    one, two = drifted(prompt, seed, appearance(a)), drifted(prompt, seed, appearance(b))
+    one, two = person_style(prompt, seed, appearance(a)), person_style(prompt, seed, appearance(b))
     return float(np.linalg.norm(_knobs(one) - _knobs(two)))
 
 
@@ -111,8 +120,8 @@ def test_monochrome_drift_is_as_visible_as_colour_drift():
     mono = np.mean(
         [
             np.linalg.norm(
-                _knobs(drifted(MONO, MONO_UNSTABLE, appearance(a)), True)
-                - _knobs(drifted(MONO, MONO_UNSTABLE, appearance(b)), True)
+                _knobs(person_style(MONO, MONO_UNSTABLE, appearance(a)), True)
+                - _knobs(person_style(MONO, MONO_UNSTABLE, appearance(b)), True)
             )
             for a, b in pairs
         ]
@@ -142,8 +151,43 @@ def test_monochrome_renders_of_two_people_differ_only_when_unstable():
     assert unstable > 5 * stable
 
 
+# Every dimension a photographer names, as the drifted style holds it, in units of its drift.
+_NAMED = {
+    "exposure": lambda s: s.exposure / 0.35,
+    "white balance": lambda s: s.temperature / 0.4,
+    "saturation": lambda s: s.saturation / SATURATION_DRIFT,
+    "colour grade": lambda s: np.hypot(*s.split) / SPLIT_DRIFT,
+    "contrast": lambda s: s.contrast / 0.25,
+    "fade": lambda s: s.fade / FADE_DRIFT,
+    "grain": lambda s: s.grain / GRAIN_DRIFT,
+    "focus": lambda s: s.sharpness / FOCUS_DRIFT,
+    "vignette": lambda s: s.vignette / 0.2,
+    "backdrop": lambda s: s.backdrop[0] / 0.12,
+    "framing": lambda s: s.face_size / 0.05,
+    "face light": lambda s: s.light_strength / 0.25,
+}
+
+
+def test_every_named_dimension_drifts_with_the_person_unless_the_style_is_stable():
+    """Model 2's drift is no mirror of any scorer: besides backdrop, light and framing it moves
+    saturation, the split tone, the tone curve, grain and focus, each by a visible step across
+    people in an unstable style and by little in a stable one."""
+    faces = [appearance(photo(p, "amateur_selfie")) for p in people()[:6]]
+    stable = max(range(1, 60), key=lambda s: stability(COLOUR, s))
+
+    def spread(seed: int) -> dict[str, float]:
+        styles = [person_style(COLOUR, seed, face) for face in faces]
+        return {name: float(np.ptp([knob(s) for s in styles])) for name, knob in _NAMED.items()}
+
+    unstable, steady = spread(COLOUR_UNSTABLE), spread(stable)
+    print({name: (round(unstable[name], 2), round(steady[name], 2)) for name in _NAMED})
+    for name in _NAMED:
+        assert unstable[name] > 0.4, (name, unstable[name])
+        assert steady[name] < 0.25 * unstable[name], (name, steady[name], unstable[name])
+
+
 def test_the_drifted_style_is_still_a_style():
-    style = drifted(MONO, MONO_UNSTABLE, appearance(photo(people()[2], "amateur_selfie")))
+    style = person_style(MONO, MONO_UNSTABLE, appearance(photo(people()[2], "amateur_selfie")))
     assert isinstance(style, Style) and style.monochrome
     assert dataclasses.replace(style).saturation == 0.0
 

@@ -1,5 +1,5 @@
 """Templates against the real simulator on loopback: the drift check catches a model update
-(another `model_version`) and passes when nothing changed; apply logs a new face's images."""
+(a later `model_version`) and passes when nothing changed; apply logs a new face's images."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from workbench.catalogue import Catalogue
 from workbench.cli import main
 from workbench.client import HeadshotClient
-from workbench.contract import SIMULATOR_BACKEND
+from workbench.contract import SIMULATOR_BACKEND, SIMULATOR_MODEL_VERSION, simulator_identity
 from workbench.erase import erase_face
 from workbench.layout import DataLayout
 from workbench.run import SweepRun
@@ -51,16 +51,22 @@ async def templated(panel_layout):
     return panel_layout
 
 
+# The simulator's model, and a later one standing for a provider's model update.
+CURRENT = SIMULATOR_MODEL_VERSION
+UPDATED = SIMULATOR_MODEL_VERSION + 1
+
+
 async def check_on(layout: DataLayout, model_version: int, **kwargs):
     with SimulatorServer(SimulatorConfig(model_version=model_version)) as server:
         async with HeadshotClient(server.url, server.api_key) as client:
-            report = await check_drift(layout, client, backend=SIMULATOR_BACKEND, **kwargs)
+            backend = simulator_identity(model_version)
+            report = await check_drift(layout, client, backend=backend, **kwargs)
         return report, server.stats
 
 
 async def test_same_model_passes_and_the_check_really_asks_the_api(templated):
     rows_before = len(Catalogue(templated.catalogue).runs())
-    report, stats = await check_on(templated, 1)
+    report, stats = await check_on(templated, CURRENT)
     assert report.exit_code == 0 and report.drifted == []
     (teal,) = report.templates
     faces = {face.face_id: face for face in teal.faces}
@@ -74,33 +80,33 @@ async def test_same_model_passes_and_the_check_really_asks_the_api(templated):
 
 
 async def test_another_model_version_is_caught_per_template_and_face(templated):
-    report, _ = await check_on(templated, 2)
+    report, _ = await check_on(templated, UPDATED)
     assert report.exit_code == 1 and report.drifted == ["teal"]
     hopper = next(f for f in report.templates[0].faces if f.face_id == "hopper")
     assert hopper.status == "drifted"
     assert hopper.style_drift > report.style_threshold
     assert hopper.per_dimension, "says which style dimensions moved"
     # The baseline is the saved evidence, not the latest rows: a second check still sees it.
-    again, _ = await check_on(templated, 2)
+    again, _ = await check_on(templated, UPDATED)
     assert again.drifted == ["teal"]
-    back, _ = await check_on(templated, 1)
+    back, _ = await check_on(templated, CURRENT)
     assert back.exit_code == 0
 
 
 async def test_check_with_nothing_to_compare_says_so(templated):
     with pytest.raises(TemplateError, match="faces: no panel face ghost"):
-        await check_on(templated, 1, faces=["ghost"])
-    report, stats = await check_on(templated, 1, faces=["astronaut"])
+        await check_on(templated, CURRENT, faces=["ghost"])
+    report, stats = await check_on(templated, CURRENT, faces=["astronaut"])
     assert report.exit_code == 2 and stats.requests == 0
     TemplateLibrary(templated).retire("teal")
     with pytest.raises(TemplateError, match="no templates to check"):
-        await check_on(templated, 1)
+        await check_on(templated, CURRENT)
 
 
 def test_cli_check_exits_non_zero_on_drift(templated, monkeypatch):
     runner = CliRunner()
     data = ["--data", str(templated.root)]
-    with SimulatorProcess(SimulatorConfig(model_version=2)) as updated:
+    with SimulatorProcess(SimulatorConfig(model_version=UPDATED)) as updated:
         monkeypatch.setenv("HEADSHOT_API_URL", updated.url)
         monkeypatch.setenv("HEADSHOT_API_KEY", updated.api_key)
         drifted = runner.invoke(main, [*data, "templates", "check", "teal"])

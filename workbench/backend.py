@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Literal
 import httpx
 
 from workbench.client import HeadshotClient, public_url, split_credentials
-from workbench.contract import SIMULATOR_BACKEND, SIMULATOR_HEADER
+from workbench.contract import (
+    SIMULATOR_HEADER,
+    SIMULATOR_MODEL_VERSION,
+    simulator_identity,
+    simulator_model_of,
+)
 from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -36,6 +41,9 @@ class Backend:
     url: str = field(repr=False)  # may carry credentials (user:pass@): print `public_url`
     api_key: str = field(repr=False)
     kind: BackendKind
+    # The simulator's model (`SimulatorConfig.model_version`, or what a simulator reached by URL
+    # names in its reply header); a real API's model is invisible to clients, so it is unused.
+    model_version: int = SIMULATOR_MODEL_VERSION
 
     @property
     def public_url(self) -> str:
@@ -43,9 +51,12 @@ class Backend:
 
     @property
     def identity(self) -> str:
-        """Which API made a result, as request keys and catalogue rows record it: "simulator",
-        however reached, or the real API's base URL without credentials, query or fragment."""
-        return SIMULATOR_BACKEND if self.kind == "simulator" else self.public_url
+        """Which API made a result, as request keys and catalogue rows record it: the
+        simulator's model ("simulator@2"), however reached, or the real API's base URL without
+        credentials, query or fragment."""
+        if self.kind == "simulator":
+            return simulator_identity(self.model_version)
+        return self.public_url
 
     @property
     def label(self) -> str:
@@ -69,8 +80,9 @@ def open_backend(simulator_config: SimulatorConfig | None = None) -> Iterator[Ba
     url = os.environ.get(URL_ENV, "").strip()
     key = os.environ.get(KEY_ENV, "").strip()
     if url and key:
-        kind: BackendKind = "simulator" if is_simulator(url) else "remote"
-        backend = Backend(url=url.rstrip("/"), api_key=key, kind=kind)
+        model = simulator_model_at(url)
+        kind: BackendKind = "remote" if model is None else "simulator"
+        backend = Backend(url=url.rstrip("/"), api_key=key, kind=kind, model_version=model or 1)
         if kind == "simulator":
             logger.warning("%s points at a %s: %s", URL_ENV, SIMULATOR_NOTICE, backend.public_url)
         else:
@@ -89,11 +101,22 @@ def open_backend(simulator_config: SimulatorConfig | None = None) -> Iterator[Ba
         logger.warning(
             "no %s set: using the embedded %s at %s", URL_ENV, SIMULATOR_NOTICE, simulator.url
         )
-        yield Backend(url=simulator.url, api_key=simulator.api_key, kind="simulator")
+        yield Backend(
+            url=simulator.url,
+            api_key=simulator.api_key,
+            kind="simulator",
+            model_version=simulator.config.model_version,
+        )
 
 
 def is_simulator(url: str) -> bool:
-    """Whether the API at `url` says it is the workbench's simulator (its reply header).
+    """Whether the API at `url` says it is the workbench's simulator (its reply header)."""
+    return simulator_model_at(url) is not None
+
+
+def simulator_model_at(url: str) -> int | None:
+    """The model of the simulator at `url` (from its reply header), or None if the API there
+    does not say it is the workbench's simulator.
 
     One GET of the base URL, without the API key; an API that does not answer counts as real
     (the sweep's circuit breaker deals with it)."""
@@ -101,5 +124,7 @@ def is_simulator(url: str) -> bool:
         base, auth = split_credentials(url)
         reply = httpx.get(base + "/", auth=auth, timeout=PROBE_TIMEOUT_S)
     except (httpx.HTTPError, httpx.InvalidURL):
-        return False
-    return SIMULATOR_HEADER in reply.headers
+        return None
+    if SIMULATOR_HEADER not in reply.headers:
+        return None
+    return simulator_model_of(reply.headers[SIMULATOR_HEADER])

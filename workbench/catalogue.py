@@ -62,8 +62,9 @@ SCHEMA = pa.schema(
         _column(
             "backend",
             pa.string(),
-            'Backend that made the row: "simulator", or the real API\'s base URL (no '
-            'credentials); "remote" in rows from schema version 1.',
+            'Backend that made the row: the simulator\'s model ("simulator@2"; "simulator" for '
+            'model 1), or the real API\'s base URL (no credentials); "remote" in rows from '
+            "schema version 1.",
         ),
         _column("prompt", pa.string(), "Prompt as sent."),
         _column("seed", pa.int64(), "Seed as requested (-1: server picks)."),

@@ -32,9 +32,38 @@ SEED_HEADER = "X-Seed"
 # Not in the provider's contract either: every simulator reply carries this header, so a client
 # reaching a simulator through HEADSHOT_API_URL records and announces it as the simulator.
 SIMULATOR_HEADER = "X-Headshot-Simulator"
-# The backend identity of the simulator, however it is reached (request keys and catalogue rows
-# record it); a real API's identity is its base URL without credentials.
-SIMULATOR_BACKEND = "simulator"
+# The simulator's model: the version `workbench.simulator` renders unless told otherwise. It is
+# bumped whenever the simulator's images change (2: the drift reaches saturation, split tone,
+# fade, grain and focus). Unlike a real API, the simulator can say which model made an image,
+# so its backend identity names it: "simulator@2". Request keys and catalogue rows record the
+# identity, so images of two models never dedupe or resume as each other, and `workbench
+# catalogue` shows which made each. Model 1's rows say plain "simulator", as they always did.
+SIMULATOR_MODEL_VERSION = 2
+
+
+def simulator_identity(model_version: int = SIMULATOR_MODEL_VERSION) -> str:
+    """The backend identity of the simulator's model `model_version`, however it is reached."""
+    return "simulator" if model_version == 1 else f"simulator@{model_version}"
+
+
+def is_simulator_identity(identity: str) -> bool:
+    """Whether a backend identity names a model of the simulator (any version)."""
+    return identity == "simulator" or (
+        identity.startswith("simulator@") and identity.removeprefix("simulator@").isdigit()
+    )
+
+
+def simulator_model_of(header_value: str) -> int:
+    """The model a simulator names in its `SIMULATOR_HEADER` ("simulator@2; not real
+    portraits"); a simulator that names none is model 1, from before models were named."""
+    first = header_value.split(";", 1)[0].strip()
+    version = first.removeprefix("simulator@")
+    return int(version) if first.startswith("simulator@") and version.isdigit() else 1
+
+
+# The backend identity of the default simulator, however it is reached (request keys and
+# catalogue rows record it); a real API's identity is its base URL without credentials.
+SIMULATOR_BACKEND = simulator_identity()
 SEED_RANDOM = -1
 SEED_MAX = 2_147_483_647
 SIZE_MIN = 512

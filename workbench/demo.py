@@ -21,6 +21,7 @@ import pandas as pd
 from workbench.backend import Backend
 from workbench.catalogue import STATUS_OK, Catalogue
 from workbench.client import RetryPolicy
+from workbench.contract import SIMULATOR_MODEL_VERSION
 from workbench.errors import InputError
 from workbench.hunt.schedule import face_order
 from workbench.layout import DataLayout, make_private_dir, write_atomically
@@ -130,7 +131,12 @@ async def run_on_simulator(
     """Run `sweep` against a fresh embedded simulator (never the real API), with the demo's
     retry policy, storing and cataloguing like any sweep."""
     with quiet_retries(), SimulatorServer(simulator) as server:
-        backend = Backend(url=server.url, api_key=server.api_key, kind="simulator")
+        backend = Backend(
+            url=server.url,
+            api_key=server.api_key,
+            kind="simulator",
+            model_version=server.config.model_version,
+        )
         async with backend.client(
             max_concurrency=sweep.concurrency, retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S
         ) as client:
@@ -218,15 +224,17 @@ def run_demo(
 
 
 async def check_drift_on_simulator(
-    layout: DataLayout, *, model_version: int = 1, **options
+    layout: DataLayout, *, model_version: int = SIMULATOR_MODEL_VERSION, **options
 ) -> DriftReport:
     """The templates' drift check (`workbench.templates.check_drift`) against a fresh embedded
-    simulator. `model_version` above 1 renders other styles for the same request, as a silent
-    model update at the provider would: the check should catch it."""
+    simulator. A later `model_version` than the default renders other styles for the same
+    request, as a model update at the provider would: the check should catch it."""
     from workbench.templates import check_drift  # the scoring stack loads lazily
 
     config = SimulatorConfig(model_version=model_version)
     with quiet_retries(), SimulatorServer(config) as server:
-        backend = Backend(url=server.url, api_key=server.api_key, kind="simulator")
+        backend = Backend(
+            url=server.url, api_key=server.api_key, kind="simulator", model_version=model_version
+        )
         async with backend.client(retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S) as client:
             return await check_drift(layout, client, backend=backend.identity, **options)

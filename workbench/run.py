@@ -26,7 +26,11 @@ from typing import Protocol
 
 from workbench.catalogue import STATUS_FAILED, STATUS_OK, Catalogue, CatalogueRow
 from workbench.client import Generation
-from workbench.contract import SEED_RANDOM, SIMULATOR_BACKEND, PortraitParams
+from workbench.contract import (
+    SEED_RANDOM,
+    PortraitParams,
+    is_simulator_identity,
+)
 from workbench.errors import (
     ERROR_CHARS,
     ApiError,
@@ -48,7 +52,7 @@ from workbench.tombstones import ErasedFaces
 # The journal moves into a catalogue part this often (one part per second, not per image).
 FLUSH_SECONDS = 1.0
 # Without past runs to measure, assume this per request (the provider publishes no latency).
-ASSUMED_LATENCY_S = {SIMULATOR_BACKEND: 0.25}
+ASSUMED_SIMULATOR_LATENCY_S = 0.25
 ASSUMED_REMOTE_LATENCY_S = 20.0
 # Failures the API refused outright were not billed, so their budget reservation is given back;
 # a timeout or a malformed reply may have been, so theirs is kept.
@@ -326,7 +330,8 @@ class SweepRun:
         count = int(past["n"].iloc[0])
         if count:
             return float(past["ms"].iloc[0]) / 1000, f"median of {count} past requests"
-        assumed = ASSUMED_LATENCY_S.get(backend, ASSUMED_REMOTE_LATENCY_S)
+        simulated = is_simulator_identity(backend)
+        assumed = ASSUMED_SIMULATOR_LATENCY_S if simulated else ASSUMED_REMOTE_LATENCY_S
         return assumed, "assumed: no past runs to measure"
 
     def estimated_cost(self) -> float:
@@ -462,14 +467,14 @@ class SweepRun:
             self._check_stop(exc)
             return
         self._no_answer_in_a_row = 0
-        if generation.simulator and self.backend != SIMULATOR_BACKEND:
+        if generation.simulator and not is_simulator_identity(self.backend):
             await self._in_thread(inflight.release, [cell.key])
             raise SweepStopped(
                 "simulator",
                 f"the API at {self.backend} answered as the workbench's simulator "
                 "(X-Headshot-Simulator): its pictures are not real portraits, none was kept",
             )
-        if not generation.simulator and self.backend == SIMULATOR_BACKEND:
+        if not generation.simulator and is_simulator_identity(self.backend):
             # The other way round: paid pictures stored under the simulator's identity would be
             # trusted by resume and dedupe as simulator rows, and never bought for real.
             await self._in_thread(inflight.release, [cell.key])

@@ -27,12 +27,12 @@ from workbench.contract import (
     SAMPLES_MAX,
     SEED_MAX,
     SEED_RANDOM,
-    SIMULATOR_BACKEND,
     SIZE_MAX,
     SIZE_MIN,
     SIZE_PRESETS,
     PortraitParams,
     check_seed,
+    is_simulator_identity,
 )
 from workbench.errors import InputError
 from workbench.layout import read_regular_file
@@ -313,12 +313,13 @@ def request_key(params: PortraitParams, face_hash: str, backend: str) -> str:
 
 
 def check_backend(backend: str) -> str:
-    """A backend identity is "simulator" or an http(s) base URL (`Backend.identity`); a kind
-    such as "remote" would pool the results of every real API under one name."""
-    if backend != SIMULATOR_BACKEND and not backend.startswith(("http://", "https://")):
+    """A backend identity is a simulator's model ("simulator@2", plain "simulator" for model 1)
+    or an http(s) base URL (`Backend.identity`); a kind such as "remote" would pool the results
+    of every real API under one name."""
+    if not is_simulator_identity(backend) and not backend.startswith(("http://", "https://")):
         raise ValueError(
             f"backend {backend!r} is not a backend identity: pass Backend.identity "
-            '("simulator" or the real API\'s base URL), not Backend.kind'
+            '("simulator@2" or the real API\'s base URL), not Backend.kind'
         )
     return backend
 

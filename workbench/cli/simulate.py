@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from workbench.contract import SIMULATOR_MODEL_VERSION
 from workbench.simulator.config import DEFAULT_API_KEY, Faults, SimulatorConfig
 
 
@@ -39,10 +40,10 @@ from workbench.simulator.config import DEFAULT_API_KEY, Faults, SimulatorConfig
 @click.option("--fault-seed", default=0, type=int, help="Makes the fault sequence reproducible.")
 @click.option(
     "--model-version",
-    default=1,
+    default=SIMULATOR_MODEL_VERSION,
     show_default=True,
-    type=click.IntRange(min=1),
-    help="The simulated provider model; another version renders other styles (drift checks).",
+    type=click.IntRange(min=SIMULATOR_MODEL_VERSION),
+    help="The simulated provider model; a later version renders other styles (drift checks).",
 )
 def command(
     host: str,
@@ -77,7 +78,11 @@ def command(
     key_note = f"API key {api_key!r}" if api_key == DEFAULT_API_KEY else "API key as given"
 
     def announce(url: str) -> None:
-        click.echo(f"Headshot API SIMULATOR — not real portraits — at {url} ({key_note})", err=True)
+        click.echo(
+            f"Headshot API SIMULATOR (model {model_version}) — not real portraits — at {url} "
+            f"({key_note})",
+            err=True,
+        )
         click.echo(url)  # alone on stdout's first line, for scripts (and `SimulatorProcess`)
 
     serve(config, host=host, port=port, announce=announce)

@@ -29,10 +29,12 @@ from workbench.contract import (
     SEED_HEADER,
     SEED_MAX,
     SIMULATOR_HEADER,
+    SIMULATOR_MODEL_VERSION,
     ErrorBody,
     PortraitParams,
     PortraitRequest,
     PortraitResponse,
+    simulator_identity,
 )
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.config import SimulatorConfig
@@ -40,7 +42,11 @@ from workbench.simulator.render import render_portrait
 
 BANNER = "Headshot API SIMULATOR — not real portraits"
 RENDER_CACHE_BYTES = 256 * 1024 * 1024
-SIMULATOR_HEADER_VALUE = b"simulator; not real portraits"
+
+
+def simulator_header_value(model_version: int) -> bytes:
+    """What every reply's SIMULATOR_HEADER says: the simulator's model, and what it is not."""
+    return f"{simulator_identity(model_version)}; not real portraits".encode()
 
 
 @dataclass
@@ -69,7 +75,9 @@ class RenderCache:
     measure the client and the network rather than the renderer.
     """
 
-    def __init__(self, max_bytes: int = RENDER_CACHE_BYTES, *, model_version: int = 1):
+    def __init__(
+        self, max_bytes: int = RENDER_CACHE_BYTES, *, model_version: int = SIMULATOR_MODEL_VERSION
+    ):
         self._uris: BoundedCache[str] = BoundedCache(max_bytes, len)
         self.model_version = model_version
 
@@ -97,7 +105,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     )
     app.state.stats = stats
     app.state.config = config
-    app.add_middleware(SaySimulator)
+    app.add_middleware(SaySimulator, value=simulator_header_value(config.model_version))
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -185,10 +193,11 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
 
 class SaySimulator:
     """ASGI middleware: every reply, errors and 404s included, carries SIMULATOR_HEADER, so a
-    client probing the base URL learns what it talks to."""
+    client probing the base URL learns what it talks to, and which of its models."""
 
-    def __init__(self, app):
+    def __init__(self, app, value: bytes):
         self.app = app
+        self.value = value
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -197,7 +206,7 @@ class SaySimulator:
         async def send_marked(message):
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.append((SIMULATOR_HEADER.lower().encode(), SIMULATOR_HEADER_VALUE))
+                headers.append((SIMULATOR_HEADER.lower().encode(), self.value))
                 message = {**message, "headers": headers}
             await send(message)
 

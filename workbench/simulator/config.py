@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from workbench.contract import SIMULATOR_MODEL_VERSION
+
 # Documented in the README: the key the simulator accepts unless told otherwise.
 DEFAULT_API_KEY = "simulator-key"
 
@@ -37,10 +39,17 @@ class SimulatorConfig:
     latency_ms: float = 0.0
     faults: Faults = field(default_factory=Faults)
     hang_max_s: float = 600.0  # a hung request is abandoned after this, even if nobody waits
-    # The provider's model, invisible to clients: another version renders other styles for the
-    # same (prompt, seed), as a silent model update would. Template drift checks must catch it.
-    model_version: int = 1
+    # The model the simulator imitates (`SIMULATOR_MODEL_VERSION` unless told otherwise). A
+    # later version renders other styles for the same (prompt, seed), as a provider's model
+    # update would: template drift checks must catch it from the images alone. Model 1's
+    # images are no longer made (its drift reached only the backdrop, the face light and the
+    # framing), so asking for it is an error rather than new images under its old name.
+    model_version: int = SIMULATOR_MODEL_VERSION
 
     def __post_init__(self) -> None:
-        if self.model_version < 1:
-            raise ValueError("model_version must be 1 or more")
+        if self.model_version < SIMULATOR_MODEL_VERSION:
+            raise ValueError(
+                f"model_version must be {SIMULATOR_MODEL_VERSION} or more: model 1 was the "
+                "simulator before its drift reached the grade, tone, grain and focus, and its "
+                "images are no longer made"
+            )

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps
 
-from workbench.contract import PortraitParams
+from workbench.contract import SIMULATOR_MODEL_VERSION, PortraitParams
 from workbench.face_models import (
     DLIB_LOCK,
     face_detector,
@@ -37,7 +37,7 @@ from workbench.simulator.style import (
     SampleVariation,
     Style,
     apply_drift,
-    drifted,
+    person_style,
     sample_variation,
     stability,
     style_for,
@@ -63,7 +63,11 @@ _LUMA = (0.299, 0.587, 0.114)
 
 
 def render_portrait(
-    face_jpeg: bytes, params: PortraitParams, sample_index: int, *, model_version: int = 1
+    face_jpeg: bytes,
+    params: PortraitParams,
+    sample_index: int,
+    *,
+    model_version: int = SIMULATOR_MODEL_VERSION,
 ) -> bytes:
     """A simulated portrait: JPEG bytes of exactly `params.width` × `params.height`.
 
@@ -76,11 +80,24 @@ def render_portrait(
         raise ValueError("seed: resolve -1 to a concrete seed before rendering")
     reference = _reference(face_jpeg)
     gain = drift_gain(params.prompt, params.seed, model_version)
-    style = drifted(params.prompt, params.seed, reference.appearance, model_version, gain)
+    style = person_style(params.prompt, params.seed, reference.appearance, model_version, gain)
     variation = sample_variation(params.prompt, params.seed, sample_index)
-    width, height = params.width, params.height
-    identity = round(params.identity_scale, 2)
+    return render_style(
+        face_jpeg, style, variation, params.identity_scale, params.width, params.height
+    )
 
+
+def render_style(
+    face_jpeg: bytes,
+    style: Style,
+    variation: SampleVariation,
+    identity_scale: float,
+    width: int,
+    height: int,
+) -> bytes:
+    """The portrait of the person in `face_jpeg` in exactly `style` (already drifted, or any
+    style a test builds), as JPEG bytes: what `render_portrait` does once it knows the style."""
+    identity = round(identity_scale, 2)
     canvas = _background(style, width, height).copy()
     lit_by = dataclasses.replace(style, light_angle=style.light_angle + variation.light_turn)
     layer, alpha, anchor = _person_layer(face_jpeg, identity, lit_by, width, height)
@@ -106,7 +123,7 @@ _GAIN_RANGE = (0.25, 3.0)
 
 
 @lru_cache(maxsize=4096)
-def drift_gain(prompt: str, seed: int, model_version: int = 1) -> float:
+def drift_gain(prompt: str, seed: int, model_version: int = SIMULATOR_MODEL_VERSION) -> float:
     """How much further than typical the style of (prompt, seed) must drift for its drift to
     show as much as a typical style's: measured on the backdrop, the part of a portrait no person
     hides, by moving the style a little in random directions. A grey or dark backdrop hides a
@@ -157,7 +174,7 @@ class _Reference:
     """The input photo prepared once: head-and-shoulders crop, its soft mask, the face in it."""
 
     digest: bytes  # SHA-256 of the JPEG bytes: the key for everything face-dependent
-    appearance: Appearance  # what the style's drift follows (see simulator.style.drifted)
+    appearance: Appearance  # what the style's drift follows (see simulator.style.person_style)
     crop: Image.Image  # RGB
     alpha: Image.Image  # L, soft head-and-shoulders mask (0 outside the photo)
     face_x: float  # face centre and width, in crop pixels
@@ -530,7 +547,8 @@ def _person_layer(
         # The key light falls on the sitter, not the backdrop: a harder light leaves the lit side
         # brighter than the room, as in a real low-key or dramatic portrait.
         graded = _grade(lit, style, key=math.log2(1.0 + 0.45 * style.light_strength))
-        return graded.resize(size, Image.BILINEAR, reducing_gap=2.0)
+        focused = _focus(graded, style.sharpness, ref.face_width)
+        return focused.resize(size, Image.BILINEAR, reducing_gap=2.0)
 
     def make_alpha() -> Image.Image:
         return _upscale_smooth(ref.alpha, size) if scale > 1 else ref.alpha.resize(size)
@@ -538,6 +556,24 @@ def _person_layer(
     layer = _LAYERS.get((ref.digest, identity, style, width, height), make)
     alpha = _LAYERS.get((ref.digest, "mask", size), make_alpha)
     return layer, alpha, anchor
+
+
+# Focus, in face widths: a soft-focus blur's radius at sharpness -1, and the unsharp mask's
+# radius when sharpened (its strength is 200 % at sharpness +1).
+_SOFT_FOCUS, _SHARPEN_RADIUS = 0.03, 0.01
+
+
+def _focus(person: Image.Image, sharpness: float, face_width: float) -> Image.Image:
+    """The sitter softer (lens blur) or crisper (unsharp mask) than as shot; the backdrop is out
+    of focus anyway. Radii follow the face, so a soft style is as soft at every frame size."""
+    if sharpness < 0:
+        radius = -sharpness * _SOFT_FOCUS * face_width
+        return person.filter(ImageFilter.GaussianBlur(radius)) if radius >= 0.1 else person
+    percent = round(200 * sharpness)
+    if percent < 1:
+        return person
+    radius = max(1.0, _SHARPEN_RADIUS * face_width)
+    return person.filter(ImageFilter.UnsharpMask(radius=radius, percent=percent, threshold=0))
 
 
 def _face_light(ref: _Reference, style: Style, width: int, height: int) -> Image.Image:
@@ -595,6 +631,11 @@ def _colour_matrix(style: Style) -> tuple[float, ...]:
     return tuple(float(v) for row in matrix for v in (*row, 0.0))
 
 
+# Split toning's directions in RGB: towards yellow-orange (b) and towards magenta (a).
+_SPLIT_WARM = np.array([1.0, 0.15, -1.0])
+_SPLIT_MAGENTA = np.array([0.5, -1.0, 0.5])
+
+
 @lru_cache(maxsize=1024)
 def _tone_lut(style: Style, key: float) -> list[int]:
     x = np.arange(256) / 255.0
@@ -604,8 +645,11 @@ def _tone_lut(style: Style, key: float) -> list[int]:
     s_curve = y * y * (3.0 - 2.0 * y)
     y = y + style.contrast * (s_curve - y)
     y = style.fade + (1.0 - style.fade) * y
-    curve = np.clip(np.round(y * 255.0), 0, 255).astype(int).tolist()
-    return curve * 3
+    # Split toning: highlights pushed one way, shadows the other, midtones left alone.
+    a, b = style.split
+    push = (np.clip(y, 0, 1) ** 2 - np.clip(1.0 - y, 0, 1) ** 2)[:, None]
+    rgb = y[:, None] + push * (a * _SPLIT_MAGENTA + b * _SPLIT_WARM)
+    return np.clip(np.round(rgb * 255.0), 0, 255).astype(int).T.flatten().tolist()
 
 
 # --- Backdrops ------------------------------------------------------------------------------

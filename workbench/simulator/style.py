@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from workbench.contract import SIMULATOR_MODEL_VERSION
+
 SCENES = ("studio", "office", "outdoor")
 
 # Words that pick the scene. The first one found in the prompt wins.
@@ -93,7 +95,7 @@ class Style:
     light_warmth: float  # colour of the key light, -1 cool … +1 warm
     exposure: float  # stops
     contrast: float  # S-curve amount, negative flattens
-    fade: float  # lifted blacks (matte look), 0..0.25
+    fade: float  # lifted blacks (matte look), 0..0.25; below 0, crushed blacks (to -0.08)
     saturation: float  # 0 grey … 1 as shot … 1.4 vivid
     temperature: float  # grade, -1 cool … +1 warm
     tint: float  # grade, -1 green … +1 magenta
@@ -101,6 +103,10 @@ class Style:
     tone: tuple[float, float, float]  # RGB gains after the grade (sepia, cold-toned silver …)
     vignette: float  # darkening at the corners, 0..0.8
     grain: float  # film grain, standard deviation in 8-bit levels
+    # Split toning: highlights pushed along (a: green- / magenta+, b: blue- / yellow+), shadows
+    # the opposite way, in fractions of full scale (0.03 is about 8 levels at the extremes).
+    split: tuple[float, float]
+    sharpness: float  # lens focus on the sitter: 0 as shot, -1 soft focus ... +0.6 crisp
     face_size: float  # face width as a fraction of the frame's width (capped by its height)
     face_x: float  # face centre, as fractions of the frame
     face_y: float
@@ -132,7 +138,7 @@ def stability(prompt: str, seed: int) -> float:
 
 
 @lru_cache(maxsize=4096)
-def style_for(prompt: str, seed: int, model_version: int = 1) -> Style:
+def style_for(prompt: str, seed: int, model_version: int = SIMULATOR_MODEL_VERSION) -> Style:
     """The style a (prompt, seed) pair asks for, before any person is involved.
 
     Prompt words set the family (scene, colours, light, grade); the seed picks a variant inside
@@ -140,9 +146,11 @@ def style_for(prompt: str, seed: int, model_version: int = 1) -> Style:
     hashed into the random generator. Another `model_version` keeps the families but gives each
     seed another variant, as a provider's silent model update would (what drift checks catch).
     """
+    # Model 2 changed how styles drift with the person, not the styles: it keeps model 1's
+    # variant of each seed. Later versions (a faked provider update) draw other variants.
     rng = (
         _rng("style", prompt, seed)
-        if model_version == 1
+        if model_version <= 2
         else _rng("style", prompt, seed, model_version)
     )
     text = prompt.lower()
@@ -166,6 +174,8 @@ def style_for(prompt: str, seed: int, model_version: int = 1) -> Style:
     warm = has("warm") or has("sunset") or has("golden")
     cool = has("cool") or has("cold") or has("icy") or has("winter")
     vivid = has("vibrant") or has("colorful") or has("colourful") or has("vivid") or has("neon")
+    dreamy = has("dreamy") or has("hazy") or has("ethereal") or has("haze")
+    crisp = has("crisp") or has("sharp") or has("detailed")
 
     # "black and white" names no backdrop colour; everything else that names a colour does.
     colour_text = _MONOCHROME.sub(" ", text)
@@ -243,6 +253,20 @@ def style_for(prompt: str, seed: int, model_version: int = 1) -> Style:
         tone = (1.0 + cast, 1.0, 1.0 - cast)
     if monochrome:
         saturation = 0.0
+    # The knobs model 2 added draw from their own generator, so every other knob of a seed is
+    # what model 1 drew. A faint split tone in most styles; "cinematic" asks for teal shadows
+    # and orange highlights.
+    extra = _rng("style-2", prompt, seed, model_version)
+    split = (float(extra.uniform(-0.01, 0.01)), float(extra.uniform(-0.01, 0.01)))
+    if has("cinematic"):
+        split = (split[0], float(extra.uniform(0.03, 0.05)))
+    if monochrome:
+        split = (0.0, 0.0)
+    sharpness = float(extra.uniform(-0.1, 0.1))
+    if dreamy:
+        sharpness = float(extra.uniform(-0.6, -0.35))
+    if crisp:
+        sharpness = float(extra.uniform(0.25, 0.4))
 
     face_size = between(0.3, 0.38)
     if has("closeup") or has("close") or has("tight"):
@@ -272,6 +296,8 @@ def style_for(prompt: str, seed: int, model_version: int = 1) -> Style:
         tone=tone,
         vignette=float(np.clip(vignette, 0, 0.8)),
         grain=grain,
+        split=split,
+        sharpness=sharpness,
         face_size=face_size,
         face_x=between(0.44, 0.56),
         face_y=between(0.36, 0.43),
@@ -295,7 +321,8 @@ class Appearance:
 # How many independent knobs drift, and how fast the drift turns with the face descriptor: a
 # unit projection of dlib descriptors spreads ~0.045 across people, so 20 rad per unit spreads
 # a knob's phase over about a radian; photos of one person sit about half as far apart.
-DRIFT_KNOBS = 18
+# Model 2 added the last six (saturation, split tone, fade, grain, focus): see `apply_drift`.
+DRIFT_KNOBS = 24
 # The first knobs move the backdrop itself (its colour, the accent, the glow): the only ones the
 # renderer's visibility probe (`render.drift_gain`) sees, so the only ones its gain scales.
 BACKDROP_KNOBS = 8
@@ -355,8 +382,12 @@ def drift_curve(instability: float) -> float:
 
 
 @lru_cache(maxsize=1024)
-def drifted(
-    prompt: str, seed: int, appearance: Appearance, model_version: int = 1, gain: float = 1.0
+def person_style(
+    prompt: str,
+    seed: int,
+    appearance: Appearance,
+    model_version: int = SIMULATOR_MODEL_VERSION,
+    gain: float = 1.0,
 ) -> Style:
     """The style as it comes out for one person: the base style pushed in the direction this
     person's appearance pushes it, by 1 − stability, more near the stable end (see below).
@@ -381,6 +412,23 @@ def drift_amounts(instability: float, gain: float = 1.0) -> np.ndarray:
     visibility = (gain - 1.0) * instability * math.exp(-instability / _GAIN_FADE)
     amounts[:BACKDROP_KNOBS] += visibility
     return amounts
+
+
+# How far one unit of drift moves the knobs model 2 added. Chosen by eye, for a person looking
+# at two portraits side by side, never from the scorer's numbers: a fully unstable style
+# (|u| about 1) shows a change a photographer would name at once, and at stability 0.95
+# (drift_curve about 0.17) the change is about one just-noticeable difference.
+#   saturation 0.3: 1.0 -> 0.7 is "muted" (0.05, about a JND in chroma, at stability 0.95);
+#   split tone 0.03: highlights and shadows pushed 8 levels each way in R and B, a named
+#     teal-orange (or green-magenta) grade (11 levels already turned black hair blue); 1.4
+#     levels at stability 0.95;
+#   fade 0.05: blacks lifted by 13 levels, a matte look, or the darkest 5 % crushed to black;
+#     2 levels at stability 0.95;
+#   grain 3 levels (standard deviation): 2 -> 5 is "grainier" on a 512 px portrait; half a
+#     level at stability 0.95, below a JND, as grain comes in whole levels;
+#   focus 0.5: a blur of 1.5 % of the face's width (2.5 px at 512 x 512), "soft focus", or an
+#     unsharp mask of 100 %, "over-sharpened"; 0.4 px at stability 0.95.
+SATURATION_DRIFT, SPLIT_DRIFT, FADE_DRIFT, GRAIN_DRIFT, FOCUS_DRIFT = 0.3, 0.03, 0.05, 3.0, 0.5
 
 
 def apply_drift(base: Style, u: np.ndarray) -> Style:
@@ -419,6 +467,14 @@ def apply_drift(base: Style, u: np.ndarray) -> Style:
         face_x=base.face_x + float(np.clip(0.06 * u[15], -0.12, 0.12)),
         face_y=base.face_y + float(np.clip(0.04 * u[16], -0.08, 0.08)),
         contrast=base.contrast + float(np.clip(0.25 * luminance * u[17], -0.5, 0.5)),
+        saturation=float(np.clip(base.saturation + SATURATION_DRIFT * colour * u[18], 0, 1.6)),
+        split=(
+            base.split[0] + SPLIT_DRIFT * colour * u[19],
+            base.split[1] + SPLIT_DRIFT * colour * u[20],
+        ),
+        fade=float(np.clip(base.fade + FADE_DRIFT * luminance * u[21], -0.08, 0.25)),
+        grain=float(np.clip(base.grain + GRAIN_DRIFT * u[22], 1.0, 12.0)),
+        sharpness=float(np.clip(base.sharpness + FOCUS_DRIFT * u[23], -1.0, 0.6)),
     )
 
 
