@@ -69,7 +69,7 @@ def swept_root(tmp_path_factory) -> Path:
 
     async def go(url: str, key: str) -> None:
         async with HeadshotClient(url, key, max_concurrency=8) as client:
-            await run.execute(client, backend="simulator")
+            await run.execute(client, backend=SIMULATOR_BACKEND)
 
     with SimulatorServer() as simulator:
         asyncio.run(go(simulator.url, simulator.api_key))
