@@ -92,10 +92,21 @@ def test_a_matrix_of_the_wrong_shape_is_refused():
 
 def test_the_explanation_names_drifting_dimensions_worst_first_and_what_holds():
     dims = {"backdrop_colour": 0.5, "face_light": 0.7, "framing": 0.97, "grain": 0.9}
-    assert explain(dims) == "backdrop colour and face light drift; framing and grain hold"
+    assert explain(dims) == "backdrop colour and light on the face drift; framing and grain hold"
     assert explain({"framing": 0.99, "grain": 0.95}) == "everything holds (best: framing and grain)"
     assert explain({"framing": 0.2}) == "framing drifts"
+    assert explain({"tone_curve": 0.6, "colour_grade": 0.9}) == (
+        "exposure and contrast drifts; colour grade holds"
+    )
     assert explain({}) == ""
+
+
+def test_the_explanation_says_how_the_faces_differ_in_a_photographer_s_words():
+    dims = {"sharpness": 0.4, "colour_grade": 0.6, "framing": 0.97}
+    how = {"sharpness": "softer on 2 faces", "colour_grade": "warmer on 1 face"}
+    assert explain(dims, how) == (
+        "sharpness and colour grade drift (softer on 2 faces; warmer on 1 face); framing holds"
+    )
 
 
 def test_per_dimension_values_are_means_over_face_pairs():

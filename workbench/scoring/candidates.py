@@ -17,7 +17,7 @@ from workbench.catalogue import STATUS_FAILED, STATUS_OK, Catalogue
 from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import AGE_BANDS, Panel
-from workbench.scoring.consistency import Consistency, consistency_from_matrix
+from workbench.scoring.consistency import Consistency, consistency_from_matrix, explain
 from workbench.scoring.identity import IDENTITY_SCORER, IDENTITY_VERSION
 from workbench.scoring.panel_effects import face_effects
 from workbench.scoring.store import ScoreStore
@@ -27,6 +27,7 @@ from workbench.scoring.style import (
     STYLE_VERSION,
     StyleDescriptor,
     compare_styles,
+    style_differences,
 )
 from workbench.sweep import NOT_CANDIDATE_EVIDENCE
 
@@ -218,7 +219,9 @@ def score_images(
         cost=float(images["cost"].sum()) if "cost" in images else 0.0,
         per_face=result.per_face,
         per_dimension=result.per_dimension,
-        explanation=result.explanation,
+        explanation=explain(
+            result.per_dimension, style_differences({f: descriptors[f] for f in styled})
+        ),
         worst_group=_worst_group(breakdown, result.consistency),
         per_group=pd.DataFrame(breakdown, columns=PER_GROUP_COLUMNS),
     )

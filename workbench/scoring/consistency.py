@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from workbench.scoring.style import DIMENSION_WORDS
+
 # Fewer faces than this and the interval itself is unreliable (two faces make one pair).
 MIN_FACES = 4
 # An interval wider than this (on the 0-1 consistency scale) cannot separate good candidates
@@ -140,13 +142,14 @@ def _settled(faces: int, width: float) -> tuple[bool, int]:
 
 
 def dimension_label(name: str) -> str:
-    """`backdrop_colour` -> `backdrop colour`."""
-    return name.replace("_", " ")
+    """A style dimension in a photographer's words: `tone_curve` -> `exposure and contrast`."""
+    return DIMENSION_WORDS.get(name, name.replace("_", " "))
 
 
-def explain(per_dimension: Mapping[str, float]) -> str:
+def explain(per_dimension: Mapping[str, float], how: Mapping[str, str] | None = None) -> str:
     """Which style dimensions drift across faces and which hold, worst and best first, e.g.
-    "backdrop colour and face light drift; framing holds"."""
+    "colour grade and sharpness drift (warmer on 2 faces; softer on 1 face); framing holds".
+    `how` says, per dimension, how the faces differ (`style.style_differences`)."""
     known = {name: v for name, v in per_dimension.items() if not math.isnan(v)}
     if not known:
         return ""
@@ -156,7 +159,9 @@ def explain(per_dimension: Mapping[str, float]) -> str:
     parts = []
     if drift:
         verb = "drifts" if len(drift) == 1 else "drift"
-        parts.append(f"{_join(drift)} {verb}")
+        details = [how[name] for name in drift if how and how.get(name)]
+        detail = f" ({'; '.join(details)})" if details else ""
+        parts.append(f"{_join(drift)} {verb}{detail}")
     if hold:
         verb = "holds" if len(hold) == 1 else "hold"
         parts.append(f"{_join(hold)} {verb}")

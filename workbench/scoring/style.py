@@ -14,20 +14,21 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2lab
-from skimage.restoration import estimate_sigma
 
 from workbench.errors import InputError
 from workbench.scoring.face import Face, find_face
 from workbench.scoring.images import SCORING_SIDE, ImageInput, load_rgb
 
 __all__ = [
+    "DIMENSION_WORDS",
     "STYLE_DIMENSIONS",
     "STYLE_SCORER",
     "STYLE_VERSION",
@@ -37,57 +38,122 @@ __all__ = [
     "describe_style",
     "person_mask",
     "style_consistency",
+    "style_differences",
 ]
 
 STYLE_SCORER = "style"
 # The size pictures are read at (the score runner imports it under this name).
 _GRAIN_SIDE = SCORING_SIDE
-STYLE_VERSION = 3
+STYLE_VERSION = 4
 
 # Each dimension: how many numbers describe it, and the difference in each number that counts
 # as "clearly different" (a similarity of 0.5). Units: CIELAB L*, a*, b* (L* 0..100), fractions
-# of the frame for framing, 8-bit levels for grain.
+# of the frame for framing, natural logs for ratios (0.3 is about a third more or less).
 _LAYOUT: dict[str, tuple[float, ...]] = {
     # mean L*, a*, b* of the backdrop, then of each cell of a 4x4 grid over the frame (NaN
     # where a cell is mostly person): cells compare like with like whoever hides which part
     "backdrop_colour": (8.0, 5.0, 5.0) + (8.0, 5.0, 5.0) * 16,
-    # std of backdrop L*: overall, a coarse band and a fine band (fine detail is mostly JPEG
-    # and grain, hence its wide unit)
-    "backdrop_texture": (3.0, 0.5, 0.3),
-    # L* percentiles 2, 25, 50, 75, 98 of the whole frame; the darkest are mostly hair and
-    # clothes, hence their wider units
-    "tone_curve": (15.0, 10.0, 5.0, 5.0, 6.0),
-    # mean a*, mean b*, mean chroma; shadows minus highlights a*, b* (split toning)
-    "colour_grade": (3.0, 3.0, 3.5, 5.0, 8.0),
+    # log of the backdrop's L* detail in three bands of size (fine, medium, coarse; robust to
+    # stray hair), the lighting's slow variation taken out
+    "backdrop_texture": (0.45, 0.45, 0.45),
+    # the backdrop's median L* (exposure), the frame's black and white points (L* percentiles
+    # 1 and 99: pupils and catchlights are in every portrait), the log spread of the backdrop's
+    # light and the log of the face's local contrast (midtone slope where every person has
+    # skin, eyes and brows)
+    "tone_curve": (6.0, 6.0, 4.0, 0.4, 0.12),
+    # mean a*, b* of the frame (white balance); the face's and the frame's chroma
+    # (saturation); shadows minus highlights a*, b* (split toning)
+    "colour_grade": (3.0, 3.0, 4.0, 4.0, 4.0, 5.0),
     # log ratio right/left half of the face and of the head and shoulders (the photo's own
     # light shows there too, hence wide units); the backdrop's tilt left-right and top-bottom
     # (L* across the frame); lit-to-shadow spread on the face (see _face_light)
-    "face_light": (0.5, 0.4, 4.0, 6.0, 0.4),
-    # face centre x, y as fractions of the frame; face width as a fraction of the frame width
-    "framing": (0.025, 0.025, 0.04),
+    "face_light": (0.1, 0.1, 4.0, 15.0, 0.4),
+    # face centre x, y as fractions of the frame; log of the face width over the frame width
+    "framing": (0.03, 0.05, 0.15),
     # backdrop corners minus middle: L*, and relative to the middle's level (x50)
     "vignette": (4.0, 4.0),
-    # noise sigma in 8-bit levels at full and at half resolution
-    "grain": (1.5, 1.5),
+    # log of the backdrop's noise (8-bit levels) at 256 and 128 px on the long side
+    "grain": (0.35, 0.35),
+    # log ratio of fine to medium detail on the person and on the face, at 512 px
+    "sharpness": (0.2, 0.2),
 }
 STYLE_DIMENSIONS: tuple[str, ...] = tuple(_LAYOUT)
-# How much each dimension counts in `overall`: by how well it tells the style's own drift apart
-# from the person, measured (docs/scoring.md, "Weights"). After the panel adjustment, outputs of
-# the most stable styles still differ from face to face in the whole-frame numbers (tone curve,
-# colour grade: each style's curve and grade take the person's clothes, hair and skin
-# differently) and in backdrop texture and vignette (the photo's own background and detail show
-# round the person): there they measure the person. Grain is the same in every output, so it
-# ranks nothing. Backdrop colour, framing and the light on the face hold; they rank the stable
-# end. Every dimension is still measured and reported (`per_dimension`, the explanation).
+# How much each dimension counts in `overall` = 2^-(sum of weight x mean d²): chosen on real
+# photos (docs/scoring.md, "Weights") so that each named change a photographer would make,
+# applied at full strength to half of a panel shot in one studio set-up, lowers consistency
+# by about as much (20-56 %), while a JPEG re-encode, a downscale or other people in the same
+# set-up cost under 2 %. Never searched against the simulator. They sum to 1.5: outputs one
+# unit apart in every dimension are 2^-1.5 = 0.35 alike.
 _WEIGHTS: dict[str, float] = {
-    "backdrop_colour": 1.0,
-    "backdrop_texture": 0.0,
-    "tone_curve": 0.0,
-    "colour_grade": 0.0,
-    "face_light": 0.5,
-    "framing": 2.0,
-    "vignette": 0.0,
-    "grain": 0.0,
+    "backdrop_colour": 0.15,
+    "backdrop_texture": 0.05,
+    "tone_curve": 0.4,
+    "colour_grade": 0.2,
+    "face_light": 0.1,
+    "framing": 0.2,
+    "vignette": 0.1,
+    "grain": 0.2,
+    "sharpness": 0.1,
+}
+# Each dimension in a photographer's words (explanations, the app's breakdown).
+DIMENSION_WORDS: dict[str, str] = {
+    "backdrop_colour": "backdrop colour",
+    "backdrop_texture": "backdrop texture",
+    "tone_curve": "exposure and contrast",
+    "colour_grade": "colour grade",
+    "face_light": "light on the face",
+    "framing": "framing",
+    "vignette": "vignette",
+    "grain": "grain",
+    "sharpness": "sharpness",
+}
+# How one output differs, in words, per dimension: (number within the dimension, the word
+# when it is lower than the panel's, the word when higher), in order of preference: the first
+# number clearly away from the panel's names the difference.
+_DIRECTIONS: dict[str, tuple[tuple[int, str, str], ...]] = {
+    "backdrop_colour": (
+        (2, "bluer backdrop", "yellower backdrop"),
+        (1, "greener backdrop", "redder backdrop"),
+        (0, "darker backdrop", "lighter backdrop"),
+    ),
+    "backdrop_texture": (
+        (1, "plainer backdrop", "busier backdrop"),
+        (0, "plainer backdrop", "busier backdrop"),
+        (2, "plainer backdrop", "busier backdrop"),
+    ),
+    "tone_curve": (
+        (0, "darker", "brighter"),
+        (4, "flatter", "more contrast"),
+        (3, "flatter", "more contrast"),
+        (1, "deeper blacks", "lifted blacks"),
+        (2, "duller whites", "brighter whites"),
+    ),
+    "colour_grade": (
+        (1, "cooler", "warmer"),
+        (0, "greener", "more magenta"),
+        (2, "less saturated", "more saturated"),
+        (3, "less saturated", "more saturated"),
+        (5, "bluer shadows", "yellower shadows"),
+        (4, "greener shadows", "redder shadows"),
+    ),
+    "face_light": (
+        (0, "lit from the left", "lit from the right"),
+        (1, "lit from the left", "lit from the right"),
+        (4, "softer light", "harder light"),
+        (2, "lit from the left", "lit from the right"),
+        (3, "lit from below", "lit from above"),
+    ),
+    "framing": (
+        (2, "wider", "tighter"),
+        (0, "further left", "further right"),
+        (1, "higher", "lower"),
+    ),
+    "vignette": (
+        (0, "darker corners", "lighter corners"),
+        (1, "darker corners", "lighter corners"),
+    ),
+    "grain": ((0, "cleaner", "grainier"), (1, "cleaner", "grainier")),
+    "sharpness": ((0, "softer", "sharper"), (1, "softer", "sharper")),
 }
 _SLICES: dict[str, slice] = {}
 _start = 0
@@ -174,14 +240,28 @@ def describe_picture(picture: Image.Image, face: Face | None) -> StyleDescriptor
     vector = np.full(_LENGTH, np.nan, dtype=np.float64)
     vector[_SLICES["backdrop_colour"]] = _backdrop_colour(lab, backdrop)
     vector[_SLICES["backdrop_texture"]] = _backdrop_texture(lum, backdrop)
-    vector[_SLICES["tone_curve"]] = np.percentile(lum, (2, 25, 50, 75, 98))
-    vector[_SLICES["colour_grade"]] = _colour_grade(lab)
+    inside = _face_inside(face, (sx, sy), (h, w)) if face is not None else person
+    vector[_SLICES["tone_curve"]] = _tone_curve(lum, backdrop, inside)
+    vector[_SLICES["colour_grade"]] = _colour_grade(lab, inside)
     vector[_SLICES["vignette"]] = _vignette(lum, backdrop)
-    vector[_SLICES["grain"]] = _grain(picture)
+    detail = _detail_copy(picture)
+    dh, dw = detail.shape
+    dscale = (dw / width, dh / height)
+    detail_person = person_mask((dw, dh), face, dscale)
+    detail_backdrop = ~_grow(detail_person, max(2, round(0.03 * max(dh, dw))))
+    if detail_backdrop.sum() < 0.02 * dh * dw:
+        detail_backdrop = _border(dh, dw, 0.08)
+    vector[_SLICES["grain"]] = _grain(detail, detail_backdrop)
+    detail_face = _face_inside(face, dscale, (dh, dw)) if face is not None else detail_person
+    vector[_SLICES["sharpness"]] = _sharpness(detail, detail_person, detail_face)
     if face is not None:
         vector[_SLICES["face_light"]] = _face_light(lum, face, (sx, sy), person, backdrop)
         cx, cy = face.centre
-        vector[_SLICES["framing"]] = (cx / width, cy / height, face.width / width)
+        vector[_SLICES["framing"]] = (
+            cx / width,
+            cy / height,
+            math.log(max(face.width, 1.0) / width),
+        )
     return StyleDescriptor(vector.astype(np.float32))
 
 
@@ -246,16 +326,58 @@ def _backdrop_colour(lab: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
     return np.concatenate([lab[backdrop].mean(axis=0), *cells])
 
 
+def _robust_std(values: np.ndarray) -> float:
+    """Standard deviation from the median absolute deviation: stray hair or an ear at the
+    backdrop's edge does not count."""
+    if values.size < 8:
+        return 0.0
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
 def _backdrop_texture(lum: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
-    fine = gaussian_filter(lum, 1.0, truncate=3.0)
-    coarse = gaussian_filter(lum, 4.0, truncate=3.0)
-    return np.array(
-        [lum[backdrop].std(), (fine - coarse)[backdrop].std(), (lum - fine)[backdrop].std()]
-    )
+    """Log of the backdrop's detail in three bands of size (under 1 px, 1-3 px and 3-8 px at
+    256 px): a mottled or patterned backdrop has more of it than a plain one, whatever the
+    person."""
+    inner = ~_grow(~backdrop, 2)
+    where = inner if inner.sum() >= 64 else backdrop
+    levels = [lum] + [gaussian_filter(lum, s, truncate=3.0) for s in (1.0, 3.0, 8.0)]
+    bands = [
+        math.log(_robust_std((fine - coarse)[where]) + 0.15)
+        for fine, coarse in itertools.pairwise(levels)
+    ]
+    return np.array(bands)
 
 
-def _colour_grade(lab: np.ndarray) -> np.ndarray:
+def _tone_curve(lum: np.ndarray, backdrop: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """The tone curve apart from the person's own brightness: the backdrop's median L*
+    (exposure), the frame's black and white points (L* percentiles 1 and 99), the log spread
+    of the backdrop's slow light variation and the log of the face's local contrast (a steeper
+    curve stretches both, a flatter one squeezes them; a darker skin has the same detail)."""
+    smooth = gaussian_filter(lum, 4.0, truncate=3.0)[backdrop]
+    low, high = np.percentile(smooth, (5, 95)) if smooth.size else (0.0, 0.0)
+    black, white = np.percentile(lum, (1, 99))
+    median = float(np.median(lum[backdrop]))
+    region = face if face.sum() >= 16 else np.ones_like(face)
+    local = float((lum - gaussian_filter(lum, 3.0, truncate=3.0))[region].std())
+    return np.array([median, black, white, math.log(high - low + 1.0), math.log(local + 0.5)])
+
+
+def _face_inside(face: Face, scale: tuple[float, float], shape: tuple[int, int]) -> np.ndarray:
+    """The face inside its jaw line and brows, as a mask of `shape`."""
+    points = face.landmarks.astype(np.float64) * np.array(scale)
+    h, w = shape
+    outline = np.concatenate([points[0:17], points[26:16:-1]])
+    canvas = Image.new("1", (w, h), 0)
+    ImageDraw.Draw(canvas).polygon([tuple(p) for p in outline], fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def _colour_grade(lab: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """White balance (the frame's mean a*, b*), saturation (mean chroma of the face and the
+    frame's 90th percentile of chroma: skin has colour in every style but a monochrome one) and
+    split toning (shadows minus highlights a*, b*)."""
     lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
+    chroma = np.hypot(a, b)
     low, high = np.percentile(lum, (25, 75))
     shadows, highlights = lum <= low, lum >= high
     split = (
@@ -263,23 +385,26 @@ def _colour_grade(lab: np.ndarray) -> np.ndarray:
         if shadows.any() and highlights.any()
         else (0.0, 0.0)
     )
-    return np.array([a.mean(), b.mean(), np.hypot(a, b).mean(), *split])
+    face_chroma = float(chroma[face].mean()) if face.sum() >= 8 else float(chroma.mean())
+    return np.array([a.mean(), b.mean(), face_chroma, np.percentile(chroma, 90), *split])
 
 
 def _vignette(lum: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
-    """How much darker the backdrop is in the corners than nearer the middle, overall and
-    relative to its level."""
+    """How much darker the backdrop is in the corners than at the middle of the frame's edges,
+    absolute and relative to that level. Corners against edges, not against the middle: a
+    light that falls off from one side or from top to bottom darkens corners and edges alike,
+    a vignette the corners only."""
     h, w = lum.shape
     ny, nx = np.mgrid[0:h, 0:w].astype(np.float64)
-    nx, ny = (nx + 0.5) / w * 2 - 1, (ny + 0.5) / h * 2 - 1
-    r2 = (nx * nx + ny * ny) / 2.0
-    corners, middle = backdrop & (r2 > 0.6), backdrop & (r2 <= 0.45)
-    if not corners.any() or not middle.any():
-        middle = backdrop & ~corners
-    if not corners.any() or not middle.any():
+    nx, ny = np.abs((nx + 0.5) / w * 2 - 1), np.abs((ny + 0.5) / h * 2 - 1)
+    edge = np.maximum(nx, ny) > 0.8
+    corners = backdrop & (nx > 0.8) & (ny > 0.8)
+    middles = backdrop & edge & (np.minimum(nx, ny) < 0.35)
+    if corners.sum() < 8 or middles.sum() < 8:
         return np.array([0.0, 0.0])
-    drop = float(lum[corners].mean() - lum[middle].mean())
-    return np.array([drop, 50.0 * drop / max(float(lum[middle].mean()), 5.0)])
+    corner, middle = float(np.median(lum[corners])), float(np.median(lum[middles]))
+    drop = corner - middle
+    return np.array([drop, 50.0 * drop / max(middle, 5.0)])
 
 
 # Light ratios are taken between L* + this, not L* alone: on a dark face in low-key light (L*
@@ -325,40 +450,94 @@ def _face_light(
     return np.array([log_ratio(inside), log_ratio(person), tilt[1], tilt[2], spread])
 
 
-def _grain(picture: Image.Image) -> np.ndarray:
-    """Noise sigma (8-bit levels) of the top third of the frame, at full and half resolution:
-    grain is the same everywhere, and the top is mostly out-of-focus backdrop."""
-    grey = np.asarray(picture.convert("L"), dtype=np.float32)
-    grey = grey[: max(16, grey.shape[0] // 3)]
-    half = grey[: grey.shape[0] // 2 * 2, : grey.shape[1] // 2 * 2]
-    half = half.reshape(half.shape[0] // 2, 2, half.shape[1] // 2, 2).mean(axis=(1, 3))
-    return np.array([estimate_sigma(grey), estimate_sigma(half)], dtype=np.float64)
+# Grain and sharpness are measured on a copy this size (long side): a fixed scale, so a photo
+# and its downscaled copy read alike, and JPEG's finest artefacts are averaged away.
+_DETAIL_SIDE = 512
+
+
+def _detail_copy(picture: Image.Image) -> np.ndarray:
+    grey = picture.convert("L")
+    scale = min(1.0, _DETAIL_SIDE / max(grey.size))
+    if scale < 1.0:
+        size = (max(8, round(grey.width * scale)), max(8, round(grey.height * scale)))
+        grey = grey.resize(size, Image.LANCZOS)
+    return np.asarray(grey, dtype=np.float32)
+
+
+def _grain(grey: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    """Log noise (8-bit levels) of the backdrop at 256 and 128 px: the high-pass residual's
+    robust spread where the picture should be smooth."""
+    inner = ~_grow(~backdrop, 3)
+    where = inner if inner.sum() >= 64 else backdrop
+    noise = []
+    for step in (2, 4):
+        # Averaged down first: at the detail copy's own scale, JPEG's blocks and ringing
+        # outweigh any grain a person would see.
+        small = gaussian_filter(grey, 0.5 * step, truncate=3.0)[::step, ::step]
+        residual = small - gaussian_filter(small, 1.0, truncate=3.0)
+        noise.append(math.log(_robust_std(residual[where[::step, ::step]]) + 0.3))
+    return np.array(noise)
+
+
+def _sharpness(grey: np.ndarray, person: np.ndarray, face: np.ndarray) -> np.ndarray:
+    """How crisp the subject is: log ratio of fine detail (under 1 px) to medium detail (1-2.5
+    px) on the person and on the face, at 512 px. A blur removes fine detail first; the ratio
+    does not depend on how much detail the person has, only on how sharply it is drawn."""
+    fine = grey - gaussian_filter(grey, 1.0, truncate=3.0)
+    medium = gaussian_filter(grey, 1.0, truncate=3.0) - gaussian_filter(grey, 2.5, truncate=3.0)
+
+    def ratio(region: np.ndarray) -> float:
+        if region.sum() < 16:
+            region = np.ones_like(region)
+        # The strongest medium-scale detail (edges) says where the picture is drawn; the fine
+        # detail there says how sharply.
+        strength = np.abs(medium[region])
+        edges = strength >= np.percentile(strength, 80)
+        f = float(np.sqrt(np.mean(fine[region][edges] ** 2)))
+        m = float(np.sqrt(np.mean(medium[region][edges] ** 2)))
+        return math.log((f + 0.1) / (m + 0.1))
+
+    return np.array([ratio(person), ratio(face)])
 
 
 # --- Comparing --------------------------------------------------------------------------------
 
 
+# No one dimension lowers `overall` by more than this many units² (a factor 2^-(weight x 10)):
+# one wild number, or a face found in one output only, cannot wipe out the rest.
+_MOST_D2 = 10.0
+
+
 def compare_styles(a: StyleDescriptor, b: StyleDescriptor) -> StyleComparison:
-    """How alike two styles are, per dimension and overall (their weighted mean, `_WEIGHTS`).
+    """How alike two styles are, per dimension and overall.
 
     Each dimension's similarity is 2^-(d²), d² being the mean squared difference of its numbers
     in units of "clearly different": 1 when equal, 0.5 at one unit, near 0 beyond three.
     Numbers missing in either (a backdrop cell hidden by the person) are left out. A face
     dimension is 1 when neither picture has a face and 0 when only one has.
+
+    `overall` is 2^-(sum of weight x d², each d² at most `_MOST_D2`): the product of the
+    dimensions' similarities, each raised to its weight (`_WEIGHTS`). A change in any one
+    dimension lowers it by the same factor whatever the others do; a weighted mean would
+    dilute it by the other dimensions' share.
     """
     difference = (a.vector.astype(np.float64) - b.vector.astype(np.float64)) / _SCALES
     per_dimension: dict[str, float] = {}
+    spread = 0.0
     for name, part in _SLICES.items():
         if name in _FACE_DIMENSIONS:
             missing_a, missing_b = np.isnan(a.vector[part]).all(), np.isnan(b.vector[part]).all()
             if missing_a or missing_b:
-                per_dimension[name] = 1.0 if (missing_a and missing_b) else 0.0
+                both = missing_a and missing_b
+                per_dimension[name] = 1.0 if both else 0.0
+                spread += 0.0 if both else _WEIGHTS[name] * _MOST_D2
                 continue
         d = difference[part]
         d = d[~np.isnan(d)]
-        per_dimension[name] = float(2.0 ** (-float(np.mean(d * d)))) if d.size else 1.0
-    overall = sum(_WEIGHTS[n] * v for n, v in per_dimension.items()) / sum(_WEIGHTS.values())
-    return StyleComparison(overall=float(overall), per_dimension=per_dimension)
+        d2 = float(np.mean(d * d)) if d.size else 0.0
+        per_dimension[name] = float(2.0**-d2)
+        spread += _WEIGHTS[name] * min(d2, _MOST_D2)
+    return StyleComparison(overall=float(2.0**-spread), per_dimension=per_dimension)
 
 
 def style_consistency(images: Sequence[ImageInput]) -> float:
@@ -377,3 +556,49 @@ def consistency_of(descriptors: Sequence[StyleDescriptor]) -> float:
     pairs = itertools.combinations(descriptors, 2)
     scores = [compare_styles(a, b).overall for a, b in pairs]
     return float(math.fsum(scores) / len(scores))
+
+
+def style_differences(
+    faces: Mapping[str, Sequence[StyleDescriptor]], *, least: float = 1.5
+) -> dict[str, str]:
+    """How the faces that stand out differ, per dimension, in words: e.g. {"sharpness":
+    "softer on 2 faces", "colour_grade": "warmer on 1 face"}.
+
+    Each face's outputs are averaged and compared with the median face; a face stands out in
+    a dimension when one of its numbers is at least `least` units ("clearly different") away,
+    and the number furthest away names how. Dimensions where no face stands out are left out.
+    """
+    with warnings.catch_warnings():
+        # A number missing in every output of a face (a hidden grid cell) stays missing.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        means = [
+            np.nanmean(np.stack([d.vector for d in found]).astype(np.float64), axis=0)
+            for found in faces.values()
+            if found
+        ]
+        if len(means) < 2:
+            return {}
+        stacked = np.stack(means)
+        median = np.nanmedian(stacked, axis=0)
+    away = (stacked - median) / _SCALES
+    result: dict[str, str] = {}
+    for name, directions in _DIRECTIONS.items():
+        start = _SLICES[name].start
+        counts: dict[str, int] = {}
+        for row in away:
+            values = [
+                (abs(row[start + i]), row[start + i], low, high) for i, low, high in directions
+            ]
+            values = [v for v in values if not math.isnan(v[1])]
+            if not values:
+                continue
+            size, signed, low, high = max(values, key=lambda v: v[0])
+            if size >= least:
+                word = low if signed < 0 else high
+                counts[word] = counts.get(word, 0) + 1
+        if counts:
+            ranked = sorted(counts.items(), key=lambda item: -item[1])
+            result[name] = ", ".join(
+                f"{word} on {count} face{'s' if count > 1 else ''}" for word, count in ranked
+            )
+    return result
