@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from click.testing import CliRunner
+from people import people, photo_path
+from PIL import Image
 
 from workbench.catalogue import Catalogue
 from workbench.cli import main
@@ -15,14 +18,18 @@ from workbench.contract import SIMULATOR_BACKEND, SIMULATOR_MODEL_VERSION, simul
 from workbench.erase import erase_face
 from workbench.layout import DataLayout
 from workbench.run import SweepRun
+from workbench.scoring import compare_styles, describe_style
+from workbench.scoring.style_changes import STYLE_CHANGES, apply_change
 from workbench.simulator import SimulatorConfig, SimulatorServer
 from workbench.simulator.server import SimulatorProcess
 from workbench.sweep import Sweep
 from workbench.templates import (
+    DIMENSION_DRIFT_THRESHOLDS,
     TemplateError,
     TemplateLibrary,
     apply_template,
     check_drift,
+    style_drift,
     template_from_catalogue,
 )
 
@@ -209,3 +216,45 @@ async def test_saved_templates_carry_the_leaderboard_scores(panel_layout):
         ["--data", str(panel_layout.root), "templates", "save", "x", "--from-leaderboard", "9"],
     )
     assert too_far.exit_code == 1 and "rank: 9 is not between 1 and 2" in too_far.output
+
+
+def _baseline_jpeg(image, quality: int = 90) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def _verdict(old: bytes, new: bytes) -> list[str]:
+    comparison = compare_styles(describe_style(old), describe_style(new))
+    return style_drift(comparison.overall, comparison.per_dimension)
+
+
+@pytest.fixture(scope="module")
+def baseline_photo():
+    """A template's baseline image: a real studio portrait at an API's output size."""
+    with Image.open(photo_path(people()[1], "studio_portrait")) as opened:
+        return opened.convert("RGB").resize((1024, 1024), Image.LANCZOS)
+
+
+@pytest.mark.parametrize("change", [c.name for c in STYLE_CHANGES])
+def test_each_named_change_to_a_baseline_is_caught_and_named(baseline_photo, change):
+    reasons = _verdict(
+        _baseline_jpeg(baseline_photo), _baseline_jpeg(apply_change(baseline_photo, change, 1.0))
+    )
+    assert reasons, change
+    # Each dimension that moved past its own threshold is named in words.
+    assert any("moved" in r and "limit" in r for r in reasons)
+
+
+def test_a_re_encoded_or_smaller_baseline_is_no_drift(baseline_photo):
+    old = _baseline_jpeg(baseline_photo)
+    assert _verdict(old, _baseline_jpeg(baseline_photo, 60)) == []
+    assert _verdict(old, _baseline_jpeg(baseline_photo.resize((512, 512), Image.LANCZOS))) == []
+
+
+def test_one_dimension_alone_fails_the_check_though_the_overall_holds():
+    per_dimension = dict.fromkeys(DIMENSION_DRIFT_THRESHOLDS, 1.0) | {"colour_grade": 0.8}
+    reasons = style_drift(0.96, per_dimension)
+    assert reasons == ["colour grade moved 0.20 (limit 0.1)"]
+    assert style_drift(0.96, dict.fromkeys(DIMENSION_DRIFT_THRESHOLDS, 0.99)) == []
+    assert style_drift(0.85, {}) == ["style moved 0.15 (limit 0.1)"]

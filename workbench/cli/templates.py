@@ -14,6 +14,7 @@ from workbench.backend import open_backend
 from workbench.errors import InputError
 from workbench.layout import DataLayout
 from workbench.panel import parse_assignments
+from workbench.scoring.consistency import dimension_label
 from workbench.sweep import parse_size
 from workbench.templates import (
     IDENTITY_DRIFT_THRESHOLD,
@@ -293,10 +294,11 @@ def check(
                 worst = ""
                 if face.per_dimension:
                     name, value = min(face.per_dimension.items(), key=lambda kv: kv[1])
-                    worst = f", most changed: {name} ({value:.2f})"
+                    worst = f", most changed: {dimension_label(name)} ({value:.2f})"
+                why = f": {face.reason}" if face.reason else ""
                 click.echo(
                     f"  {face.face_id}: {face.status}, style drift {face.style_drift:.3f}"
-                    f"{id_text}{worst}"
+                    f"{id_text}{worst}{why}"
                 )
             else:
                 click.echo(f"  {face.face_id}: {face.status} ({face.reason})")

@@ -3,12 +3,14 @@ and checking that the API still renders them as it did (drift.py)."""
 
 from workbench.templates.apply import AppliedTemplate, apply_template, prepare_face
 from workbench.templates.drift import (
+    DIMENSION_DRIFT_THRESHOLDS,
     IDENTITY_DRIFT_THRESHOLD,
     STYLE_DRIFT_THRESHOLD,
     DriftReport,
     FaceDrift,
     TemplateDrift,
     check_drift,
+    style_drift,
 )
 from workbench.templates.library import (
     SCHEMA_VERSION,
@@ -32,6 +34,7 @@ from workbench.templates.library import (
 )
 
 __all__ = [
+    "DIMENSION_DRIFT_THRESHOLDS",
     "IDENTITY_DRIFT_THRESHOLD",
     "SCHEMA_VERSION",
     "STATUSES",
@@ -55,6 +58,7 @@ __all__ = [
     "read_template_file",
     "scores_of",
     "slugify",
+    "style_drift",
     "template_from_catalogue",
     "template_from_leaderboard",
     "template_from_request_key",

@@ -9,7 +9,7 @@ logs the new rows under its own sweep id (`drift-check-…`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
@@ -18,6 +18,7 @@ from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
 from workbench.run import Generates, ProgressCallback, SweepRun, SweepSummary, new_sweep_id
 from workbench.scoring import compare_styles, describe_style, identity_similarity
+from workbench.scoring.consistency import dimension_label
 from workbench.store import ImageStore
 from workbench.sweep import DRIFT_CHECK_PREFIX, Cell, Plan, Sweep, plan
 from workbench.templates.library import Template, TemplateError, TemplateLibrary
@@ -26,6 +27,23 @@ from workbench.templates.library import Template, TemplateError, TemplateLibrary
 # baseline (1 - compare_styles overall), or this much identity similarity to the face.
 STYLE_DRIFT_THRESHOLD = 0.10
 IDENTITY_DRIFT_THRESHOLD = 0.10
+# ...or this much in any one style dimension (1 - its similarity), so a change of the grade,
+# the contrast or the sharpness alone is caught. Set from the noise floor of the metamorphic
+# suite (docs/scoring.md, "Drift check"): re-encoding a photo at JPEG quality 60 or
+# downscaling it to 512 px costs at most 0.01 in every dimension but backdrop texture (0.08)
+# and grain (0.06); each threshold is at least three times that, and every named change at
+# full strength passes one by several times.
+DIMENSION_DRIFT_THRESHOLDS: dict[str, float] = {
+    "backdrop_colour": 0.10,
+    "backdrop_texture": 0.25,
+    "tone_curve": 0.10,
+    "colour_grade": 0.10,
+    "face_light": 0.10,
+    "framing": 0.10,
+    "vignette": 0.10,
+    "grain": 0.20,
+    "sharpness": 0.10,
+}
 DRIFT_SWEEP_PREFIX = DRIFT_CHECK_PREFIX
 
 FaceStatus = Literal["ok", "drifted", "no baseline", "failed"]
@@ -89,6 +107,9 @@ class DriftReport:
     identity_threshold: float
     sweep_id: str
     summary: SweepSummary
+    dimension_thresholds: dict[str, float] = field(
+        default_factory=lambda: dict(DIMENSION_DRIFT_THRESHOLDS)
+    )
 
     @property
     def drifted(self) -> list[str]:
@@ -99,6 +120,7 @@ class DriftReport:
         return {
             "sweep_id": self.sweep_id,
             "style_threshold": self.style_threshold,
+            "dimension_thresholds": self.dimension_thresholds,
             "identity_threshold": self.identity_threshold,
             "drifted": self.drifted,
             "exit_code": self.exit_code,
@@ -169,12 +191,19 @@ async def check_drift(
     backend: str,
     style_threshold: float = STYLE_DRIFT_THRESHOLD,
     identity_threshold: float = IDENTITY_DRIFT_THRESHOLD,
+    dimension_thresholds: Mapping[str, float] | None = None,
     concurrency: int = 8,
     on_progress: ProgressCallback | None = None,
 ) -> DriftReport:
     """Re-run templates (all but retired ones, or `names`) on the panel (or `faces`) and
     compare with their baselines. Spends one request per template and face with a baseline.
-    `backend` is the backend's identity (`Backend.identity`), as for a sweep."""
+    `backend` is the backend's identity (`Backend.identity`), as for a sweep. A face has
+    drifted past `style_threshold` overall, past its threshold in any one style dimension
+    (`dimension_thresholds`, default `DIMENSION_DRIFT_THRESHOLDS`) or past
+    `identity_threshold` in identity."""
+    limits = dict(
+        DIMENSION_DRIFT_THRESHOLDS if dimension_thresholds is None else dimension_thresholds
+    )
     library = TemplateLibrary(layout)
     if names:
         templates = [library.get(name) for name in dict.fromkeys(names)]
@@ -255,10 +284,11 @@ async def check_drift(
                     store,
                     style_threshold,
                     identity_threshold,
+                    limits,
                 )
             )
         results.append(TemplateDrift(template.name, face_results))
-    return DriftReport(results, style_threshold, identity_threshold, sweep_id, summary)
+    return DriftReport(results, style_threshold, identity_threshold, sweep_id, summary, limits)
 
 
 def _fresh_images(catalogue: Catalogue, sweep_id: str) -> dict:
@@ -276,6 +306,32 @@ def _fresh_images(catalogue: Catalogue, sweep_id: str) -> dict:
     return fresh
 
 
+def style_drift(
+    similarity: float,
+    per_dimension: Mapping[str, float],
+    *,
+    style_threshold: float = STYLE_DRIFT_THRESHOLD,
+    dimension_thresholds: Mapping[str, float] | None = None,
+) -> list[str]:
+    """Why new images have drifted in style from their baseline, one phrase per reason (none:
+    they hold): the overall similarity lost more than `style_threshold`, or one dimension lost
+    more than its own threshold, e.g. "colour grade moved 0.23 (limit 0.10)"."""
+    limits = DIMENSION_DRIFT_THRESHOLDS if dimension_thresholds is None else dimension_thresholds
+    reasons = []
+    if 1.0 - similarity > style_threshold:
+        reasons.append(f"style moved {1.0 - similarity:.2f} (limit {style_threshold:g})")
+    moved = sorted(
+        ((1.0 - value, name) for name, value in per_dimension.items() if name in limits),
+        reverse=True,
+    )
+    reasons.extend(
+        f"{dimension_label(name)} moved {change:.2f} (limit {limits[name]:g})"
+        for change, name in moved
+        if change > limits[name]
+    )
+    return reasons
+
+
 def _compare(
     face_id: str,
     face_jpeg: bytes,
@@ -284,6 +340,7 @@ def _compare(
     store: ImageStore,
     style_threshold: float,
     identity_threshold: float,
+    dimension_thresholds: Mapping[str, float],
 ) -> FaceDrift:
     samples = sorted(set(old) & set(new))
     similarities, before, after = [], [], []
@@ -309,14 +366,23 @@ def _compare(
     style = sum(similarities) / len(similarities)
     identity_before = sum(before) / len(before) if before else None
     identity_after = sum(after) / len(after) if after else None
-    drifted = 1.0 - style > style_threshold
+    per_dimension = {name: sum(v) / len(v) for name, v in dimensions.items()}
+    reasons = style_drift(
+        style,
+        per_dimension,
+        style_threshold=style_threshold,
+        dimension_thresholds=dimension_thresholds,
+    )
     if identity_before is not None and identity_after is not None:
-        drifted = drifted or identity_before - identity_after > identity_threshold
+        lost = identity_before - identity_after
+        if lost > identity_threshold:
+            reasons.append(f"identity fell {lost:.2f} (limit {identity_threshold:g})")
     return FaceDrift(
         face_id,
-        "drifted" if drifted else "ok",
+        "drifted" if reasons else "ok",
         style_similarity=style,
         identity_before=identity_before,
         identity_after=identity_after,
-        per_dimension={name: sum(v) / len(v) for name, v in dimensions.items()},
+        per_dimension=per_dimension,
+        reason="; ".join(reasons),
     )
