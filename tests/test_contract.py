@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import pytest
 from PIL import Image
 
 from workbench.contract import (
     JPEG_DATA_URI_PREFIX,
+    PROMPT_MAX_CHARS,
+    PROMPT_PATTERN,
     PortraitParams,
     PortraitRequest,
     build_request,
     check_jpeg,
+    check_prompt,
     decode_data_uri,
     encode_input_image,
     make_params,
@@ -52,6 +56,38 @@ def test_wire_names_round_trip():
 
 def test_prompt_is_trimmed():
     assert make_params(prompt="  office  ").prompt == "office"
+
+
+def test_the_prompt_pattern_is_exactly_what_trimming_keeps():
+    # The schema's "not empty after trimming" must agree with str.strip() on every character,
+    # or a schema-valid prompt would be refused (or an empty one sent).
+    for code in range(0x3100):
+        char = chr(code)
+        assert bool(re.search(PROMPT_PATTERN, char)) == bool(char.strip()), hex(code)
+        if 0xD800 <= code < 0xE000:
+            continue
+        assert (check_prompt(f" {char} ") == char) if char.strip() else True
+
+
+def test_the_prompt_limit_is_one_constant_checked_without_quoting_the_prompt():
+    assert check_prompt("x" * PROMPT_MAX_CHARS) == "x" * PROMPT_MAX_CHARS
+    with pytest.raises(InvalidRequest) as info:
+        make_params(prompt="secret-prompt " * 1000)
+    assert str(info.value) == "prompt: is 14,000 characters long; the limit is 4,000"
+    with pytest.raises(ValueError, match="must not be empty"):
+        check_prompt(" \u3000\n")
+    schema = PortraitParams.model_json_schema()["properties"]["prompt"]
+    assert (schema["maxLength"], schema["pattern"]) == (PROMPT_MAX_CHARS, PROMPT_PATTERN)
+
+
+def test_whole_numbers_are_integers_as_json_schema_says():
+    # JSON Schema counts 2.0 as an integer; a bool, a string or 2.5 is not one.
+    params = make_params(prompt="x", seed=7.0, sampleNumber=2.0, outputImageWidth=600.0)
+    assert (params.seed, params.sample_number, params.width) == (7, 2, 600)
+    assert isinstance(params.seed, int) and isinstance(params.width, int)
+    for fields in ({"sampleNumber": 2.5}, {"sampleNumber": True}, {"outputImageWidth": "600"}):
+        with pytest.raises(InvalidRequest):
+            make_params(prompt="x", **fields)
 
 
 @pytest.mark.parametrize(
@@ -123,10 +159,19 @@ def test_two_input_images_are_refused():
         PortraitRequest.model_validate(body)
 
 
-def test_a_png_inside_a_jpeg_data_uri_is_refused():
+def test_a_png_inside_a_jpeg_data_uri_is_refused_by_the_schema():
     uri = JPEG_DATA_URI_PREFIX + base64.b64encode(jpeg_of(fmt="PNG")).decode()
-    with pytest.raises(ValueError, match="not a JPEG"):
+    with pytest.raises(ValueError, match="inputImages.0\n  not a data:image/jpeg;base64 URI"):
         PortraitRequest.model_validate({"prompt": "x", "apiKey": "k", "inputImages": [uri]})
+
+
+def test_a_jpeg_that_does_not_decode_passes_the_schema_but_not_face_jpeg():
+    # What the schema's pattern cannot say (the bytes decode) is face_jpeg's to check.
+    truncated = jpeg_of()[:200]
+    uri = JPEG_DATA_URI_PREFIX + base64.b64encode(truncated).decode()
+    request = PortraitRequest.model_validate({"prompt": "x", "apiKey": "k", "inputImages": [uri]})
+    with pytest.raises(InvalidRequest, match="^inputImages: JPEG does not decode"):
+        request.face_jpeg()
 
 
 def test_the_key_never_shows_in_repr_str_or_errors():

@@ -12,6 +12,7 @@ import pytest
 from workbench.client import HeadshotClient, RetryPolicy
 from workbench.contract import (
     JPEG_DATA_URI_PREFIX,
+    PROMPT_MAX_CHARS,
     SIMULATOR_HEADER,
     SIMULATOR_MODEL_VERSION,
     check_jpeg,
@@ -128,12 +129,38 @@ def test_two_images_and_truncated_jpeg_are_422(simulator, hopper_jpeg):
 def test_missing_body_fields_and_bad_json_are_422(simulator):
     url = f"{simulator.url}/api/generate-portrait"
     assert httpx.post(url, json={}).status_code == 422
-    assert (
-        httpx.post(
-            url, content=b"{not json", headers={"content-type": "application/json"}
-        ).status_code
-        == 422
-    )
+    json_type = {"content-type": "application/json"}
+    for content in (b"{not json", b"\xff\xfe not UTF-8 \x80"):
+        reply = httpx.post(url, content=content, headers=json_type)
+        # One documented shape for every refused request, the unreadable body included.
+        assert reply.status_code == 422, content
+        assert reply.json() == {"error": "invalid request", "detail": [reply.json()["detail"][0]]}
+        assert reply.json()["detail"][0]["field"] == "body"
+
+
+def test_the_face_is_decoded_only_after_the_key(simulator, hopper_jpeg):
+    # A JPEG start and valid base64 pass the schema; whether it decodes, only the key holder
+    # learns (422 naming inputImages); without the key it is 401 like any schema-valid request.
+    truncated = JPEG_DATA_URI_PREFIX + base64.b64encode(hopper_jpeg[:5000]).decode()
+    url = f"{simulator.url}/api/generate-portrait"
+    with_key = httpx.post(url, json=body_for(hopper_jpeg, inputImages=[truncated]))
+    without = httpx.post(url, json=body_for(hopper_jpeg, inputImages=[truncated], apiKey="x"))
+    assert with_key.status_code == 422 and without.status_code == 401
+    assert with_key.json()["detail"] == [
+        {"field": "inputImages", "msg": with_key.json()["detail"][0]["msg"]}
+    ]
+    assert "does not decode" in with_key.json()["detail"][0]["msg"]
+
+
+def test_a_prompt_over_the_limit_is_422_without_rendering(simulator, hopper_jpeg):
+    url = f"{simulator.url}/api/generate-portrait"
+    before = simulator.stats.as_dict().get("ok", 0)
+    reply = httpx.post(url, json=body_for(hopper_jpeg, prompt="x" * (PROMPT_MAX_CHARS + 1)))
+    assert reply.status_code == 422
+    assert reply.json()["detail"] == [
+        {"field": "prompt", "msg": "is 4,001 characters long; the limit is 4,000"}
+    ]
+    assert simulator.stats.as_dict().get("ok", 0) == before
 
 
 def test_openapi_serves_the_contract_and_never_the_stability(simulator):

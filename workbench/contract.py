@@ -11,17 +11,21 @@ import base64
 import binascii
 import io
 import warnings
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from PIL import Image, UnidentifiedImageError
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
-    field_validator,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
 )
+from pydantic_core import PydanticCustomError
 
 from workbench.errors import InvalidRequest, MalformedReply
 
@@ -83,15 +87,122 @@ SAFE_IMAGE_FORMATS = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP")
 
 # The largest image the client or simulator will decode; bigger inputs are refused before decoding.
 MAX_INPUT_PIXELS = 50_000_000
+# The project's choice, not the provider's (its page sets no limit): the longest prompt anything
+# sends. Every path that spends checks it before the first request: sweeps, hunts, grids, templates,
+# the app and `generate`. 4,000 characters is the cap templates had, far past any prompt a person
+# writes, and it keeps a crafted file's 10 MB "prompt" from ever reaching the API or the catalogue.
+PROMPT_MAX_CHARS = 4000
+# "Non-empty after trimming" as a pattern: one character that str.strip() keeps. The class lists
+# exactly the characters Python counts as whitespace (str.isspace), in escapes that ECMA-262, Python
+# and Rust regexes read alike (JSON Schema, schemathesis, pydantic-core).
+PROMPT_PATTERN = r"[^\t-\r\x1c- \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+# A JPEG as a data URI: every JPEG starts FF D8 FF ("/9j/" in base64), then whole, correctly padded
+# base64 quads, which is what base64.b64decode(validate=True) accepts.
+JPEG_DATA_URI_PATTERN = (
+    r"^data:image/jpeg;base64,/9j/(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+)
+# The OpenAPI `format` of that string. Whether the bytes decode is more than a pattern can say:
+# generic tools treat an unknown format as a plain string; the suite's schemathesis run registers
+# a strategy of real JPEGs for it.
+JPEG_DATA_URI_FORMAT = "jpeg-data-uri"
+# The documented shape of a Retry-After the simulator sends: seconds, maybe with a fraction.
+RETRY_AFTER_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 
-Width = Annotated[int, Field(ge=SIZE_MIN, le=SIZE_MAX)]
+
+def _prompt_rule(value: Any, handler: ValidatorFunctionWrapHandler) -> str:
+    # pydantic-core checks the length and the pattern (the same ones the JSON Schema states); this
+    # only says what is wrong in words, never quoting the prompt, and trims it.
+    try:
+        return handler(value).strip()
+    except ValidationError as exc:
+        kinds = {error["type"] for error in exc.errors()}
+        if "string_too_long" in kinds:
+            raise PydanticCustomError(
+                "prompt_too_long",
+                "is {length} characters long; the limit is {limit}",
+                {"length": f"{len(value):,}", "limit": f"{PROMPT_MAX_CHARS:,}"},
+            ) from None
+        if "string_pattern_mismatch" in kinds:
+            raise PydanticCustomError("prompt_empty", "must not be empty") from None
+        raise
+
+
+def _seed_rule(value: Any, handler: ValidatorFunctionWrapHandler) -> int:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "seed_range",
+            "must be -1 (random) or an integer from 1 to {maximum}",
+            {"maximum": SEED_MAX},
+        ) from None
+
+
+def _jpeg_uri_rule(value: Any, handler: ValidatorFunctionWrapHandler) -> str:
+    try:
+        return handler(value)
+    except ValidationError:
+        raise PydanticCustomError(
+            "jpeg_data_uri",
+            "not a data:image/jpeg;base64 URI of a JPEG (it must start "
+            "'data:image/jpeg;base64,/9j/' and hold whole, padded base64)",
+        ) from None
+
+
+def _whole_number(value: Any) -> Any:
+    # JSON Schema counts 2.0 as an integer, so the wire does too; 2.5, "2" and true stay refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def whole_number(minimum: int, maximum: int) -> Any:
+    """An integer in minimum … maximum as JSON Schema means it: a number with no fraction, never
+    a bool or a string (the range first, so the schema states it)."""
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_whole_number)]
+
+
+Prompt = Annotated[
+    str,
+    Field(max_length=PROMPT_MAX_CHARS, pattern=PROMPT_PATTERN),
+    WrapValidator(_prompt_rule),
+]
+# -1 is SEED_RANDOM (a Literal needs the value itself).
+Seed = Annotated[
+    Literal[-1] | Annotated[int, Field(ge=1, le=SEED_MAX)],
+    BeforeValidator(_whole_number),
+    WrapValidator(_seed_rule),
+]
+Width = whole_number(SIZE_MIN, SIZE_MAX)
+SampleNumber = whole_number(1, SAMPLES_MAX)
+JpegDataUri = Annotated[
+    str,
+    Field(pattern=JPEG_DATA_URI_PATTERN, json_schema_extra={"format": JPEG_DATA_URI_FORMAT}),
+    WrapValidator(_jpeg_uri_rule),
+]
+
+_PROMPT = TypeAdapter(Prompt)
+_SEED = TypeAdapter(Seed, config=ConfigDict(strict=True))
+
+
+def check_prompt(prompt: str) -> str:
+    """The prompt rule, for every place that takes prompts: non-empty after trimming and at most
+    PROMPT_MAX_CHARS characters. Returns it trimmed; the ValueError never quotes the prompt."""
+    try:
+        return _PROMPT.validate_python(prompt)
+    except ValidationError as exc:
+        raise ValueError(exc.errors(include_url=False)[0]["msg"]) from None
 
 
 def check_seed(seed: int) -> int:
     """The seed rule, for every place that takes seeds: -1 (random) or 1 … SEED_MAX."""
-    if seed != SEED_RANDOM and not 1 <= seed <= SEED_MAX:
-        raise ValueError(f"seed {seed} must be -1 (random) or an integer from 1 to {SEED_MAX}")
-    return seed
+    try:
+        return _SEED.validate_python(seed)
+    except ValidationError:
+        shown = seed if isinstance(seed, int) and abs(seed) < 10**12 else "of 13+ digits"
+        raise ValueError(
+            f"seed {shown} must be -1 (random) or an integer from 1 to {SEED_MAX}"
+        ) from None
 
 
 class PortraitParams(BaseModel):
@@ -105,13 +216,18 @@ class PortraitParams(BaseModel):
         strict=True,
     )
 
-    prompt: str = Field(description="Text prompt guiding the style; non-empty after trimming.")
-    seed: int = Field(
+    prompt: Prompt = Field(
+        description=(
+            "Text prompt guiding the style: not empty after trimming (it is sent trimmed), at "
+            f"most {PROMPT_MAX_CHARS:,} characters (the project's limit)."
+        )
+    )
+    seed: Seed = Field(
         DEFAULT_SEED,
         description="-1 lets the server pick a random seed (not reproducible); else 1 … 2147483647.",
     )
-    sample_number: int = Field(
-        DEFAULT_SAMPLES, ge=1, le=SAMPLES_MAX, alias="sampleNumber", description="Images, 1 … 8."
+    sample_number: SampleNumber = Field(
+        DEFAULT_SAMPLES, alias="sampleNumber", description="Images, 1 … 8."
     )
     identity_scale: float = Field(
         DEFAULT_IDENTITY_SCALE,
@@ -124,19 +240,6 @@ class PortraitParams(BaseModel):
     height: Width = Field(
         DEFAULT_HEIGHT, alias="outputImageHeight", description="512 … 2024 pixels."
     )
-
-    @field_validator("prompt")
-    @classmethod
-    def _prompt_not_blank(cls, value: str) -> str:
-        value = value.strip()
-        if not value:
-            raise ValueError("must not be empty")
-        return value
-
-    @field_validator("seed")
-    @classmethod
-    def _seed_in_range(cls, value: int) -> int:
-        return check_seed(value)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -153,25 +256,21 @@ class PortraitRequest(PortraitParams):
 
     The key travels in the body, so this object never shows it: `repr`, `str` and validation
     errors mask it, and `wire_body()` is the only way to get it back, for the HTTP send alone.
+    Whether the face decodes is more than a schema can say: `face_jpeg()` checks it (the client
+    when it encodes the face, the simulator after the key).
     """
 
     api_key: SecretStr = Field(alias="apiKey", min_length=1, description="API key (in the body).")
-    input_images: list[str] = Field(
+    input_images: list[JpegDataUri] = Field(
         alias="inputImages",
         min_length=1,
         max_length=1,
-        description="Exactly one reference face as a data:image/jpeg;base64 URI.",
+        description=(
+            "Exactly one reference face as a data:image/jpeg;base64 URI. It must also decode as "
+            f"a complete JPEG of at most {MAX_INPUT_PIXELS:,} pixels, which the simulator checks "
+            "after the key (422 naming inputImages)."
+        ),
     )
-
-    @field_validator("input_images")
-    @classmethod
-    def _one_decodable_jpeg(cls, value: list[str]) -> list[str]:
-        for uri in value:
-            try:
-                check_jpeg(decode_data_uri(uri))
-            except MalformedReply as exc:
-                raise ValueError(str(exc)) from None
-        return value
 
     def __repr_args__(self):
         for name, value in super().__repr_args__():
@@ -183,7 +282,13 @@ class PortraitRequest(PortraitParams):
         return PortraitParams(**{name: getattr(self, name) for name in PortraitParams.model_fields})
 
     def face_jpeg(self) -> bytes:
-        return decode_data_uri(self.input_images[0])
+        """The face's JPEG bytes, checked to decode in full; InvalidRequest (inputImages) if not."""
+        try:
+            data = decode_data_uri(self.input_images[0])
+            check_jpeg(data)
+        except MalformedReply as exc:
+            raise InvalidRequest(f"inputImages: {exc}") from None
+        return data
 
     def wire_body(self) -> dict[str, Any]:
         body = self.model_dump(by_alias=True)
@@ -192,18 +297,99 @@ class PortraitRequest(PortraitParams):
 
 
 class PortraitResponse(BaseModel):
-    """The 200 reply: `outputImages`, one data URI per sample."""
+    """The 200 reply: `outputImages`, one data URI per sample.
 
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
+    What a schema cannot say, the client checks: exactly `sampleNumber` images, each a complete
+    JPEG of the requested size. A reply that breaks it is a `MalformedReply` (the simulator's
+    malformed-reply fault sends such replies, within this schema).
+    """
 
-    output_images: list[str] = Field(alias="outputImages")
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, extra="forbid")
+
+    output_images: list[Annotated[str, Field(pattern=r"^data:image/jpeg;base64,")]] = Field(
+        alias="outputImages",
+        min_length=1,
+        max_length=SAMPLES_MAX,
+        description=(
+            "sampleNumber images, each a data:image/jpeg;base64 URI of a JPEG of the requested "
+            "size (the client checks the count, the base64, the JPEG and its size)."
+        ),
+    )
+
+
+class FieldProblem(BaseModel):
+    """One problem of a refused request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    field: str = Field(
+        description="The wire field (`inputImages.0` for an item), or `body` for the whole body."
+    )
+    msg: str = Field(description="What is wrong; never quotes the input (key and face).")
 
 
 class ErrorBody(BaseModel):
-    """What the simulator answers on an error (the real API's error bodies are not documented)."""
+    """An error reply of the simulator (the real API's error bodies are not documented)."""
 
-    error: str
-    detail: list[dict[str, Any]] | str | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    error: str = Field(description="What went wrong, in a few words.")
+
+
+class InvalidRequestBody(ErrorBody):
+    """The 422 reply: `error` and one `detail` entry per problem, naming the wire field."""
+
+    detail: list[FieldProblem] = Field(min_length=1)
+
+
+_SECONDS = {"type": "string", "pattern": RETRY_AFTER_PATTERN}
+# The replies of `POST /api/generate-portrait` besides 200, as OpenAPI documents them, and how the
+# client treats each (`shared/headshot-api.md`, "What the page does not say"; docs/contract.md).
+ERROR_REPLIES: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorBody,
+        "description": "The API key is refused. Not retried: a sweep stops (AuthError).",
+    },
+    402: {
+        "model": ErrorBody,
+        "description": (
+            "Out of credits. Not retried: a sweep stops (OutOfCredits). The simulator never "
+            "sends it; the real API may."
+        ),
+    },
+    422: {
+        "model": InvalidRequestBody,
+        "description": (
+            "The request breaks the contract: one detail entry per problem, naming the wire "
+            "field, never quoting the input. Not retried (InvalidRequest)."
+        ),
+    },
+    429: {
+        "model": ErrorBody,
+        "description": "Rate limited: retried after Retry-After, capped (RateLimited).",
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before the next request.",
+                "required": True,
+                "schema": _SECONDS,
+            }
+        },
+    },
+    "5XX": {
+        "model": ErrorBody,
+        "description": (
+            "Server error (the simulator's injected faults: 500, 502, 503, and 504 after a "
+            "hang). Retried with exponential backoff and jitter, bounded (TransientError)."
+        ),
+    },
+}
+# The simulator's own header on a 200 (not the provider's contract).
+SEED_REPLY_HEADERS = {
+    SEED_HEADER: {
+        "description": "The seed used (the simulator's; for seed -1, the one it picked).",
+        "schema": {"type": "string", "pattern": r"^[0-9]+$"},
+    }
+}
 
 
 # Errors always name the wire field, whichever name the caller used.

@@ -19,23 +19,30 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from workbench.contract import (
     ENDPOINT,
+    ERROR_REPLIES,
     JPEG_DATA_URI_PREFIX,
     SEED_HEADER,
     SEED_MAX,
+    SEED_REPLY_HEADERS,
     SIMULATOR_HEADER,
     SIMULATOR_MODEL_VERSION,
     ErrorBody,
+    FieldProblem,
+    InvalidRequestBody,
     PortraitParams,
     PortraitRequest,
     PortraitResponse,
     simulator_identity,
 )
+from workbench.errors import InvalidRequest
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.config import SimulatorConfig
 from workbench.simulator.render import render_portrait
@@ -114,12 +121,21 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         stats.record("invalid")
         # Never echo inputs: the body carries the key and a face photo.
         detail = [
-            {"field": ".".join(str(p) for p in err["loc"] if p != "body"), "msg": err["msg"]}
+            FieldProblem(field=_field_of(err), msg=err["msg"].removeprefix("Value error, "))
             for err in exc.errors()
         ]
-        return JSONResponse(
-            status_code=422, content=ErrorBody(error="invalid request", detail=detail).model_dump()
-        )
+        return _invalid(detail)
+
+    @app.exception_handler(HTTPException)
+    async def unreadable_body(request: Request, exc: HTTPException) -> Response:
+        # FastAPI answers 400 for a body it cannot read (not UTF-8, say); the contract
+        # documents one shape for every refused request: a 422 naming the field, here `body`.
+        if exc.status_code != 400:
+            return await http_exception_handler(request, exc)
+        with stats.lock:
+            stats.requests += 1
+        stats.record("invalid")
+        return _invalid([FieldProblem(field="body", msg="not a JSON document in UTF-8")])
 
     @app.get("/")
     async def index() -> dict:
@@ -132,12 +148,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     @app.post(
         ENDPOINT,
         response_model=PortraitResponse,
-        responses={
-            401: {"model": ErrorBody, "description": "API key refused"},
-            422: {"model": ErrorBody, "description": "Request breaks the contract"},
-            429: {"model": ErrorBody, "description": "Rate limited; see Retry-After"},
-            500: {"model": ErrorBody, "description": "Server error (injected)"},
-        },
+        responses={200: {"headers": SEED_REPLY_HEADERS}, **ERROR_REPLIES},
         summary="Generate portrait photos from one reference face and a prompt",
     )
     async def generate_portrait(body: PortraitRequest, request: Request) -> Response:
@@ -149,6 +160,14 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         ):
             stats.record("unauthorized")
             return _error(401, "invalid API key")
+        # Whether the face decodes is checked after the key (no schema can say it): a caller
+        # without the key learns nothing about how its images are read.
+        try:
+            face = body.face_jpeg()
+        except InvalidRequest as exc:
+            stats.record("invalid")
+            field, _, msg = str(exc).partition(": ")
+            return _invalid([FieldProblem(field=field, msg=msg)])
         if config.latency_ms > 0:
             await asyncio.sleep(config.latency_ms / 1000)
 
@@ -162,7 +181,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         if roll < faults.rate_limit_rate:
             stats.record("rate_limited")
             return _error(
-                429, "injected rate limit", headers={"Retry-After": f"{faults.retry_after_s:g}"}
+                429, "injected rate limit", headers={"Retry-After": _seconds(faults.retry_after_s)}
             )
         roll -= faults.rate_limit_rate
         if roll < faults.hang_rate:
@@ -175,7 +194,6 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         params = body.params()
         seed = params.seed if params.reproducible else secrets.randbelow(SEED_MAX) + 1
         params = params.model_copy(update={"seed": seed})
-        face = body.face_jpeg()
         uris = [
             await run_in_threadpool(cache.get_or_render, face, params, sample)
             for sample in range(params.sample_number)
@@ -211,6 +229,23 @@ class SaySimulator:
             await send(message)
 
         await self.app(scope, receive, send_marked)
+
+
+def _invalid(detail: list[FieldProblem]) -> JSONResponse:
+    body = InvalidRequestBody(error="invalid request", detail=detail)
+    return JSONResponse(status_code=422, content=body.model_dump())
+
+
+def _field_of(error: dict) -> str:
+    """The wire field a validation error is about (`inputImages.0`), or `body` for the body."""
+    if error["type"] == "json_invalid":  # its location is an offset into the text
+        return "body"
+    return ".".join(str(part) for part in error["loc"] if part != "body") or "body"
+
+
+def _seconds(value: float) -> str:
+    """Seconds as Retry-After carries them: digits, a fraction only if there is one (no 1e-05)."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
