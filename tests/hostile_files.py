@@ -100,4 +100,6 @@ def crafted_grid_pngs() -> dict[str, bytes]:
         "long-version.png": png_with_text(grid_metadata(version="v" * 4000)),
         "wrong-types.png": png_with_text(grid_metadata(prompts="studio", sizes=["big"])),
         "many-objects.png": png_with_text(grid_metadata(faces=[{}] * 100_000)),
+        "many-seeds.png": png_with_text(grid_metadata(seeds=list(range(1, 200_001)))),
+        "nan-scale.png": png_with_text(grid_metadata(identity_scales=[float("nan")])),
     }

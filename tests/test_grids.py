@@ -327,7 +327,7 @@ def test_restoring_something_that_is_not_a_grid_says_so(tmp_path):
         restore_grid_params(plain)
     text = tmp_path / "notes.png"
     text.write_text("hello")
-    with pytest.raises(InputError, match="not an image"):
+    with pytest.raises(InputError, match="not a PNG image"):
         restore_grid_params(text)
     with pytest.raises(InputError, match="no such file"):
         restore_grid_params(tmp_path / "missing.png")

@@ -51,6 +51,9 @@ MAX_PIXELS = 60_000_000
 MIN_THUMB = 96
 # JSON objects a grid's metadata may hold (it has one): a crafted file stops the parse early.
 _MAX_METADATA_OBJECTS = 16
+# Values a grid page's metadata lists per axis: a page is at most MAX_SIDE / MIN_THUMB (166)
+# cells a side, so more is a crafted file (whose sweep would also print, or run, all of them).
+_MAX_AXIS_VALUES = 1_000
 
 _FAILED_REASONS = {
     "RateLimited": "rate limited",
@@ -1080,16 +1083,18 @@ class _GridMetadata(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    prompts: list[str] = Field(min_length=1)
-    seeds: list[int]
-    identity_scales: list[float]
+    prompts: list[str] = Field(min_length=1, max_length=_MAX_AXIS_VALUES)
+    seeds: list[int] = Field(max_length=_MAX_AXIS_VALUES)
+    identity_scales: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
+        max_length=_MAX_AXIS_VALUES
+    )
     sizes: list[Annotated[str, StringConstraints(pattern=r"^[0-9]{1,5}x[0-9]{1,5}$")]] = Field(
-        min_length=1
+        min_length=1, max_length=_MAX_AXIS_VALUES
     )
     sample_number: int = Field(1, ge=1, le=8)
-    faces: list[str]
+    faces: list[str] = Field(max_length=_MAX_AXIS_VALUES)
     cols: Axis
-    order_by: list[str] = Field(default_factory=list)
+    order_by: list[str] = Field(default_factory=list, max_length=_MAX_AXIS_VALUES)
 
 
 def restore_grid_params(path: str | Path) -> RestoredGrid:
@@ -1098,7 +1103,8 @@ def restore_grid_params(path: str | Path) -> RestoredGrid:
     the pixels are never decoded."""
     path = Path(path)
     try:
-        with Image.open(path) as image:
+        # PNG only: a grid is one, and no other format's opener (EPS's included) gets a look.
+        with Image.open(path, formats=["PNG"]) as image:
             # `info`, not `text`: `text` decodes the whole image to reach chunks after it.
             text = {k: v for k, v in image.info.items() if isinstance(v, str)}
     except FileNotFoundError:
@@ -1108,7 +1114,9 @@ def restore_grid_params(path: str | Path) -> RestoredGrid:
             f"{path}: its header claims more pixels than Pillow will open "
             f"({Image.MAX_IMAGE_PIXELS * 2:,}); no workbench grid is that big"
         ) from None
-    except (UnidentifiedImageError, OSError) as exc:
+    except UnidentifiedImageError:
+        raise InputError(f"{path}: not a PNG image; a grid is saved as one") from None
+    except OSError as exc:
         raise InputError(f"{path}: not an image ({exc})") from None
     except (ValueError, SyntaxError, EOFError, struct.error) as exc:
         # Pillow's own refusals of a damaged or crafted PNG: a zTXt chunk that decompresses
