@@ -27,7 +27,7 @@ from PIL import Image, ImageDraw, ImageFont, PngImagePlugin, UnidentifiedImageEr
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from workbench.catalogue import STATUS_OK, Catalogue
-from workbench.contract import SEED_RANDOM
+from workbench.contract import SEED_RANDOM, Prompt, check_prompt
 from workbench.errors import InputError, WorkbenchError
 from workbench.layout import DataLayout
 from workbench.panel import Face, Panel
@@ -89,9 +89,12 @@ class GridQuery:
     order_by: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        prompts = tuple(p.strip() for p in self.prompts)
-        if not prompts or not all(prompts):
+        if not self.prompts:
             raise InputError("prompt: give at least one non-empty prompt")
+        try:  # the contract's rule: an error never quotes a 10 MB prompt back
+            prompts = tuple(check_prompt(p) for p in self.prompts)
+        except ValueError as exc:
+            raise InputError(f"prompt: {exc}") from None
         if self.cols not in AXES:
             raise InputError(f"cols: {self.cols!r} is not one of {', '.join(AXES)}")
         object.__setattr__(self, "prompts", tuple(dict.fromkeys(prompts)))
@@ -1083,7 +1086,7 @@ class _GridMetadata(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    prompts: list[str] = Field(min_length=1, max_length=_MAX_AXIS_VALUES)
+    prompts: list[Prompt] = Field(min_length=1, max_length=_MAX_AXIS_VALUES)
     seeds: list[int] = Field(max_length=_MAX_AXIS_VALUES)
     identity_scales: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
         max_length=_MAX_AXIS_VALUES

@@ -31,6 +31,7 @@ from workbench.contract import (
     SIZE_MIN,
     SIZE_PRESETS,
     PortraitParams,
+    check_prompt,
     check_seed,
     is_simulator_identity,
 )
@@ -120,11 +121,16 @@ class Sweep(BaseModel):
 
     @field_validator("prompts")
     @classmethod
-    def _prompts_not_blank(cls, value: list[str]) -> list[str]:
-        stripped = [prompt.strip() for prompt in value]
-        if not all(stripped):
-            raise ValueError("a prompt is empty")
-        return stripped
+    def _prompts_checked(cls, value: list[str]) -> list[str]:
+        # The contract's prompt rule (not empty, at most PROMPT_MAX_CHARS), so that a sweep, a
+        # hunt, a restored grid or the app's form is refused whole before anything is spent.
+        checked = []
+        for number, prompt in enumerate(value, 1):
+            try:
+                checked.append(check_prompt(prompt))
+            except ValueError as exc:
+                raise ValueError(f"prompt {number} {exc}") from None
+        return checked
 
     @field_validator("seeds")
     @classmethod

@@ -23,7 +23,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from workbench.catalogue import STATUS_OK, Catalogue
-from workbench.contract import SEED_MAX, SIZE_MAX, SIZE_MIN, PortraitParams
+from workbench.contract import SEED_MAX, SIZE_MAX, SIZE_MIN, PortraitParams, Prompt
 from workbench.errors import InputError
 from workbench.layout import DataLayout, file_lock, write_atomically
 from workbench.scoring.leaderboard import leaderboard
@@ -96,7 +96,7 @@ class Template(BaseModel):
 
     name: str = Field(pattern=NAME_PATTERN, description="Unique slug: a-z, 0-9 and '-'.")
     category: str = Field("general", min_length=1, max_length=64)
-    prompt: str = Field(min_length=1, max_length=4000)
+    prompt: Prompt
     seed: int = Field(ge=1, le=SEED_MAX, description="A fixed seed (> 0): templates repeat.")
     identity_scale: float = Field(0.8, ge=0, le=1, alias="identityScale")
     width: int = Field(768, ge=SIZE_MIN, le=SIZE_MAX, alias="outputImageWidth")
@@ -106,7 +106,7 @@ class Template(BaseModel):
     scores: TemplateScores | None = None
     provenance: Provenance | None = None
 
-    @field_validator("prompt", "category")
+    @field_validator("category")
     @classmethod
     def _not_blank(cls, value: str) -> str:
         value = value.strip()
