@@ -38,6 +38,9 @@ def crafted_template_files() -> dict[str, bytes]:
             + digits
             + "}]}"
         ).encode(),
+        "many-arrays.json": (
+            '{"schema_version": 1, "templates": [' + "[]," * 1_000_000 + "[]]}"
+        ).encode(),
         "long-version.json": ('{"schema_version": ' + "1" * 4000 + ', "templates": []}').encode(),
         "long-name.json": json.dumps(
             {"schema_version": 1, "templates": [{**TEMPLATE, "name": "N" * 100_000}]}

@@ -51,6 +51,7 @@ MAX_PIXELS = 60_000_000
 MIN_THUMB = 96
 # JSON objects a grid's metadata may hold (it has one): a crafted file stops the parse early.
 _MAX_METADATA_OBJECTS = 16
+_MAX_METADATA_ARRAYS = 32  # it has 11 lists
 # Values a grid page's metadata lists per axis: a page is at most MAX_SIDE / MIN_THUMB (166)
 # cells a side, so more is a crafted file (whose sweep would also print, or run, all of them).
 _MAX_AXIS_VALUES = 1_000
@@ -1131,7 +1132,9 @@ def restore_grid_params(path: str | Path) -> RestoredGrid:
             f"{path}: no {METADATA_KEY} metadata; it was not saved by `workbench grid`"
         )
     try:
-        params = load_untrusted_json(raw, max_objects=_MAX_METADATA_OBJECTS)
+        params = load_untrusted_json(
+            raw, max_objects=_MAX_METADATA_OBJECTS, max_arrays=_MAX_METADATA_ARRAYS
+        )
     except json.JSONDecodeError:
         raise InputError(f"{path}: its {METADATA_KEY} metadata is not valid JSON") from None
     except UnreadableJson as exc:

@@ -41,6 +41,8 @@ MAX_TEMPLATES = 1000
 # JSON objects a file of MAX_TEMPLATES may hold: the file's own, and per template its own,
 # its scores and its provenance. Parsing stops at the first one past this.
 _MAX_OBJECTS = 1 + 3 * MAX_TEMPLATES
+# And arrays: the file's list of templates, and per template its request keys and image hashes.
+_MAX_ARRAYS = 1 + 2 * MAX_TEMPLATES
 _QUOTED_FIELD_CHARS = 40
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,63}$"
 SCHEMA_DOC = Path(__file__).resolve().parents[2] / "docs" / "templates.schema.json"
@@ -199,7 +201,7 @@ def parse_template_file(data: bytes, *, source: str) -> TemplateFile:
     try:
         # Stopped early on a file no template file can be (see untrusted_json): a file of
         # 100,000 templates costs no more memory than one of MAX_TEMPLATES.
-        raw = load_untrusted_json(data, max_objects=_MAX_OBJECTS)
+        raw = load_untrusted_json(data, max_objects=_MAX_OBJECTS, max_arrays=_MAX_ARRAYS)
     except TooManyObjects:
         raise TemplateError(
             f"{source}: more entries than a template file of {MAX_TEMPLATES} templates "
