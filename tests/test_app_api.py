@@ -154,3 +154,21 @@ def test_uploads_over_the_size_limit_are_refused(running_app):
     big = b"\xff\xd8" + b"0" * (21 * 1024 * 1024)
     reply = session.post("/gradio_api/upload", files={"files": ("huge.jpg", big, "image/jpeg")})
     assert reply.status_code == 413
+
+
+def test_errors_in_the_page_name_no_folder_of_the_server(running_app, client, tmp_path):
+    from gradio_client.exceptions import AppError
+
+    root = str(running_app.layout.root)
+    crafted = tmp_path / "long-seed.json"
+    crafted.write_text('{"schema_version": 1, "templates": [{"seed": ' + "9" * 5000 + "}]}")
+    with pytest.raises(AppError) as caught:
+        client.predict(handle_file(str(crafted)), "stop", api_name="/import_templates")
+    message = str(caught.value)
+    assert message.startswith("long-seed.json: a number of 5000 digits"), message
+    assert "/" not in message.split(":", 1)[0] and root not in message
+    with pytest.raises(AppError) as caught:
+        client.predict("nobody", api_name="/erase_prompt")
+    message = str(caught.value)
+    assert "no face with id 'nobody' in faces" in message and root not in message
+    assert "/tmp" not in message

@@ -389,3 +389,26 @@ def test_errors_in_the_page_name_no_folder_of_the_server(panel_layout, tmp_path,
     assert public_text("HTTP 500 from https://api.example.com/v1/x: /srv/app/x.py failed") == (
         "HTTP 500 from https://api.example.com/v1/x: x.py failed"
     )
+
+
+async def test_any_failure_of_a_callback_reaches_the_page_as_one_line_without_paths(tmp_path):
+    from workbench.app.errors import shown
+
+    missing = tmp_path / "data" / "catalogue" / "part-9.parquet"
+
+    def reads():
+        return missing.read_bytes()  # FileNotFoundError names the absolute path
+
+    async def streams():
+        yield "first"
+        raise InputError(f"{missing}: damaged")
+
+    with pytest.raises(gr.Error) as caught:
+        shown(reads)()
+    assert caught.value.message.startswith("FileNotFoundError: [Errno 2] No such file")
+    assert "part-9.parquet" in caught.value.message and str(tmp_path) not in caught.value.message
+    seen = []
+    with pytest.raises(gr.Error) as caught:
+        async for item in shown(streams)():
+            seen.append(item)
+    assert seen == ["first"] and caught.value.message == "part-9.parquet: damaged"

@@ -12,7 +12,7 @@ import gradio as gr
 
 from workbench.app import banner, catalogue, leaderboard, panel, review, sweep, templates
 from workbench.app.context import AppContext
-from workbench.app.errors import hide_paths_under
+from workbench.app.errors import hide_paths_under, shown
 from workbench.app.server import ServeOptions, launch_kwargs, served_folders
 
 TITLE = "Headshot workbench"
@@ -46,7 +46,7 @@ def build_app(ctx: AppContext) -> gr.Blocks:
                 catalogue.build(ctx),
             ]
         for loader in loaders:
-            blocks.load(loader.fn, loader.inputs, loader.outputs, show_progress="hidden")
+            blocks.load(shown(loader.fn), loader.inputs, loader.outputs, show_progress="hidden")
     # Reading callbacks run several at once; API calls have their own shared limit (API_QUEUE).
     blocks.queue(default_concurrency_limit=8)
     return blocks

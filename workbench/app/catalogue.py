@@ -117,5 +117,5 @@ def build(ctx: AppContext) -> Loader:
         api_name="export_rows",
     )
     outputs = [*filters, table, count]
-    tab.select(load, filters, outputs)
+    tab.select(shown(load), filters, outputs)
     return Loader(load, outputs, filters)

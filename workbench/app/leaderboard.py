@@ -188,9 +188,9 @@ def build(ctx: AppContext, tabs: gr.Tabs, review_pickers: list) -> Loader:
         [frame_state, table, plot],
         api_name="leaderboard",
     )
-    table.select(choose, frame_state, [row_state, bars, explanation])
-    open_button.click(open_grid, row_state, [tabs, *review_pickers])
+    table.select(shown(choose), frame_state, [row_state, bars, explanation])
+    open_button.click(shown(open_grid), row_state, [tabs, *review_pickers])
     save_button.click(shown(save), [row_state, name], saved, api_name="save_leaderboard_template")
     outputs = [prompt, frame_state, table, plot]
-    tab.select(load, controls, outputs)
+    tab.select(shown(load), controls, outputs)
     return Loader(load, outputs, controls)

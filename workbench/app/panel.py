@@ -154,13 +154,13 @@ def build(ctx: AppContext) -> Loader:
         [uploads, consent, largest],
         add_report,
         api_name="add_faces",
-    ).then(refresh, None, panel_outputs).then(lambda: None, None, uploads)
+    ).then(shown(refresh), None, panel_outputs).then(lambda: None, None, uploads)
     save_button.click(
         shown(lambda face, key, text: set_attribute(layout, face, key, text)),
         [edit_face, attribute, value],
         edit_report,
         api_name="set_attribute",
-    ).then(refresh, None, panel_outputs)
+    ).then(shown(refresh), None, panel_outputs)
     erase_button.click(
         shown(lambda face: erase_prompt(layout, face)),
         erase_face_id,
@@ -173,6 +173,6 @@ def build(ctx: AppContext) -> Loader:
         erase_face_id,
         [confirm_box, erase_report],
         api_name="erase_face",
-    ).then(refresh, None, panel_outputs)
-    tab.select(refresh, None, panel_outputs)
+    ).then(shown(refresh), None, panel_outputs)
+    tab.select(shown(refresh), None, panel_outputs)
     return Loader(refresh, panel_outputs)

@@ -340,7 +340,7 @@ def build(ctx: AppContext) -> tuple[Loader, list]:
     )
 
     pickers = [prompt, scale, size]
-    tab.select(choices, pickers, pickers)
+    tab.select(shown(choices), pickers, pickers)
     gr.on(
         [p.change for p in pickers],
         shown(show),
@@ -364,12 +364,12 @@ def build(ctx: AppContext) -> tuple[Loader, list]:
         api_name="rate_cell",
     )
     left_pick.change(
-        lambda grid, column: compare_items(layout, grid, column, tiles) if grid else [],
+        shown(lambda grid, column: compare_items(layout, grid, column, tiles) if grid else []),
         [grid_state, left_pick],
         left_view,
     )
     right_pick.change(
-        lambda grid, column: compare_items(layout, grid, column, tiles) if grid else [],
+        shown(lambda grid, column: compare_items(layout, grid, column, tiles) if grid else []),
         [grid_state, right_pick],
         right_view,
     )

@@ -251,5 +251,5 @@ def build(ctx: AppContext) -> Loader:
     def load():
         return gr.update(choices=face_ids(layout)), live_estimate(*[f.value for f in form])
 
-    tab.select(lambda: gr.update(choices=face_ids(layout)), None, faces)
+    tab.select(shown(lambda: gr.update(choices=face_ids(layout))), None, faces)
     return Loader(load, [faces, estimate])

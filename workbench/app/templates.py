@@ -261,7 +261,7 @@ def build(ctx: AppContext) -> Loader:
 
     fields = [name, prompt, seed, scale, size, category, notes]
     save_button.click(shown(saved), fields, status_line, api_name="save_template").then(
-        lambda current: refresh(current), name, listing
+        shown(lambda current: refresh(current)), name, listing
     )
     for button, status in (
         (approve_button, "approved"),
@@ -273,7 +273,7 @@ def build(ctx: AppContext) -> Loader:
             chosen,
             status_line,
             api_name=f"template_{status}",
-        ).then(refresh, chosen, listing)
+        ).then(shown(refresh), chosen, listing)
     apply_button.click(
         shown(applying),
         [chosen, photo],
@@ -295,6 +295,6 @@ def build(ctx: AppContext) -> Loader:
     )
     import_button.click(
         shown(imported), [upload, conflict], status_line, api_name="import_templates"
-    ).then(refresh, chosen, listing).then(lambda: None, None, upload)
-    tab.select(refresh, chosen, listing)
+    ).then(shown(refresh), chosen, listing).then(lambda: None, None, upload)
+    tab.select(shown(refresh), chosen, listing)
     return Loader(refresh, listing, [chosen])
