@@ -79,6 +79,23 @@ def test_bad_specs_name_the_field_and_line(text, field, line):
     assert f"{field} (line {line})" in message
 
 
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("prompts = " + "[" * 5_000 + "]" * 5_000, "nested too deeply"),
+        ('prompts = ["a"]\nseeds = [' + "9" * 5_000 + "]", "a number too long"),
+        ('prompts = ["a"]\nseeds = "1-' + "9" * 5_000 + '"', "is not a seed spec"),
+        ('prompts = ["a"]\nseeds = "random:' + "9" * 5_000 + '"', "is not a seed spec"),
+        ('prompts = ["a"]\nseeds = 1\nsizes = ["' + "9" * 5_000 + 'x1"]', "is not a size"),
+    ],
+)
+def test_a_crafted_sweep_file_gets_one_short_line(text, words):
+    with pytest.raises(InputError, match=words) as caught:
+        Sweep.from_toml(text, source="crafted.toml")
+    message = str(caught.value)
+    assert message.startswith("crafted.toml: ") and len(message) < 200 and "\n" not in message
+
+
 def test_toml_syntax_error_names_the_file_and_position():
     with pytest.raises(InputError, match=r"bad\.toml: not valid TOML.*line 2"):
         Sweep.from_toml('prompts = ["a"]\nseeds = = 1\n', source="bad.toml")

@@ -38,6 +38,7 @@ from workbench.contract import (
 from workbench.errors import InputError
 from workbench.layout import read_regular_file
 from workbench.panel import Face
+from workbench.untrusted_json import quoted
 
 # A sweep is meant to be looked at; a typo like "1-2000000000" must not plan two billion cells.
 MAX_SEEDS = 100_000
@@ -59,6 +60,7 @@ _RANGE = re.compile(
     r"(?P<start>\d{1,12})\s*-\s*(?P<end>\d{1,12})\s*"
     r"(?:\(\s*\+\s*(?P<step>\d{1,12})\s*\)|\[\s*(?P<count>\d{1,12})\s*\])?"
 )
+
 _RANDOM = re.compile(r"random\s*:\s*(?P<count>\d{1,12})")
 _SIZE = re.compile(r"(?P<width>\d{1,6})\s*[xX×]\s*(?P<height>\d{1,6})")
 
@@ -187,6 +189,10 @@ class Sweep(BaseModel):
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise InputError(f"{source}: not valid TOML: {exc}") from None
+        except RecursionError:  # arrays nested thousands deep: tomllib recurses
+            raise InputError(f"{source}: nested too deeply to be a sweep file") from None
+        except ValueError:  # an integer past Python's 4,300-digit conversion limit
+            raise InputError(f"{source}: a number too long to be a seed or a count") from None
         # Allow the whole spec under a [sweep] table as well as at the top level.
         if set(data) == {"sweep"} and isinstance(data["sweep"], dict):
             data = data["sweep"]
@@ -357,7 +363,7 @@ def expand_seeds(specs: Sequence[SeedSpec], *, generator_seed: int) -> list[int]
     rng = random.Random(generator_seed)
     for spec in specs:
         if isinstance(spec, bool) or not isinstance(spec, int | str):
-            raise ValueError(f"{spec!r} is not a seed")
+            raise ValueError(f"{quoted(spec)} is not a seed")
         if isinstance(spec, int):
             if len(seeds) >= MAX_SEEDS:
                 raise ValueError(f"more than {MAX_SEEDS:,} seeds in all; narrow the seeds")
@@ -382,7 +388,7 @@ def _expand_one(part: str, spec: str, rng: random.Random, *, room: int) -> list[
     def fits(count: int) -> None:
         if count > room:
             raise ValueError(
-                f"{spec!r}: more than {MAX_SEEDS:,} seeds in all; narrow the ranges or counts"
+                f"{quoted(spec)}: more than {MAX_SEEDS:,} seeds in all; narrow the ranges or counts"
             )
 
     if re.fullmatch(r"-?\d{1,12}", part):
@@ -391,17 +397,17 @@ def _expand_one(part: str, spec: str, rng: random.Random, *, room: int) -> list[
     if match := _RANDOM.fullmatch(part):
         count = int(match["count"])
         if not 1 <= count <= MAX_SEEDS:
-            raise ValueError(f"{spec!r}: random:N needs 1 ≤ N ≤ {MAX_SEEDS:,}")
+            raise ValueError(f"{quoted(spec)}: random:N needs 1 ≤ N ≤ {MAX_SEEDS:,}")
         fits(count)
         return rng.sample(range(1, SEED_MAX + 1), count)
     if match := _RANGE.fullmatch(part):
         start, end = check_seed(int(match["start"])), check_seed(int(match["end"]))
         if end < start:
-            raise ValueError(f"{spec!r}: the range ends before it starts")
+            raise ValueError(f"{quoted(spec)}: the range ends before it starts")
         if match["count"] is not None:
             count = int(match["count"])
             if count < 1:
-                raise ValueError(f"{spec!r}: [N] needs N ≥ 1")
+                raise ValueError(f"{quoted(spec)}: [N] needs N ≥ 1")
             fits(count)
             if count == 1:
                 return [start]
@@ -410,11 +416,11 @@ def _expand_one(part: str, spec: str, rng: random.Random, *, room: int) -> list[
             return list(dict.fromkeys(start + math.floor(i * step + 0.5) for i in range(count)))
         step = int(match["step"]) if match["step"] is not None else 1
         if step < 1:
-            raise ValueError(f"{spec!r}: (+N) needs N ≥ 1")
+            raise ValueError(f"{quoted(spec)}: (+N) needs N ≥ 1")
         fits((end - start) // step + 1)
         return list(range(start, end + 1, step))
     raise ValueError(
-        f'{spec!r} is not a seed spec; use an integer, "1-50", "1-50 (+5)", "1-1000 [8]", '
+        f'{quoted(spec)} is not a seed spec; use an integer, "1-50", "1-50 (+5)", "1-1000 [8]", '
         f'"random:N" or -1'
     )
 
@@ -431,11 +437,11 @@ def parse_size(size: str) -> tuple[int, int]:
     match = _SIZE.fullmatch(text)
     if not match:
         presets = ", ".join(SIZE_PRESETS)
-        raise ValueError(f"{size!r} is not a size; use WIDTHxHEIGHT or a preset ({presets})")
+        raise ValueError(f"{quoted(size)} is not a size; use WIDTHxHEIGHT or a preset ({presets})")
     width, height = int(match["width"]), int(match["height"])
     for value in (width, height):
         if not SIZE_MIN <= value <= SIZE_MAX:
-            raise ValueError(f"{size!r}: each side must be {SIZE_MIN} … {SIZE_MAX} pixels")
+            raise ValueError(f"{quoted(size)}: each side must be {SIZE_MIN} … {SIZE_MAX} pixels")
     return width, height
 
 
