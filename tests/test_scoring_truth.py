@@ -85,12 +85,16 @@ def test_consistency_ranking_agrees_with_the_hidden_stability():
         truth.append(stability(prompt, seed))
     rho = spearmanr(consistency, truth).statistic
     rho_worst = spearmanr(worst, truth).statistic
+    # Where a hunt must separate: the stable half (truth >= 0.8).
+    stable = [k for k, t in enumerate(truth) if t >= 0.8]
+    rho_stable = spearmanr([consistency[k] for k in stable], [truth[k] for k in stable]).statistic
     print(
         f"style truth: Spearman {rho:.3f} (worst face {rho_worst:.3f}) over"
-        f" {len(candidates)} candidates x {FACES} faces"
+        f" {len(candidates)} candidates x {FACES} faces; {rho_stable:.3f} over the"
+        f" {len(stable)} with stability >= 0.8"
     )
     # Style v4's weights were chosen on real photos (tests/test_scoring_metamorphic.py), never
-    # on this ground truth; here they measure 0.81 (worst face 0.80), short of the 0.9 the
+    # on this ground truth; here they measure 0.81 (worst face 0.79), short of the 0.9 the
     # project asks for (docs/scoring.md, "Verified"). This floor guards against a regression;
     # it is not the goal, and it was not raised by tuning against the simulator.
     assert rho >= 0.75

@@ -503,9 +503,9 @@ def _sharpness(grey: np.ndarray, person: np.ndarray, face: np.ndarray) -> np.nda
 # --- Comparing --------------------------------------------------------------------------------
 
 
-# No one dimension lowers `overall` by more than this many units² (a factor 2^-(weight x 10)):
+# No one dimension lowers `overall` by more than this many units² (a factor 2^-(weight x 16)):
 # one wild number, or a face found in one output only, cannot wipe out the rest.
-_MOST_D2 = 10.0
+_MOST_D2 = 16.0
 
 
 def compare_styles(a: StyleDescriptor, b: StyleDescriptor) -> StyleComparison:
