@@ -1,12 +1,17 @@
-"""How fast the simulator answers: render-only images/s at 768×1024 on one thread, then images/s
-over real HTTP on loopback. Prints one JSON object.
+"""How fast the simulator answers: new-style images/s at 512×512 and 768×1024, rendered as the
+simulator renders (its worker pool) beside one thread in this process; render-only images/s at
+768×1024 on one thread; then images/s over real HTTP on loopback. Prints one JSON object.
+
+"New style": every image is a (prompt, seed) never rendered before, one image per request, as
+in a sweep (every seed is a new style). Goals (issue 20): >= 60 new-style images/s at 512×512
+and >= 30 at 768×1024 through the pool on this machine (2 cores).
 
 Render-only uses several faces, prompts and fresh seeds so the per-style caches (backdrops, lit
 person layers) are cold for every new (face, prompt, seed): "first sample" is the cost of a
 style never seen with that face, "later samples" what samples 2…n of a request cost, and
 "requests of 4" the mix a sweep with sampleNumber 4 sees. Over HTTP: requests of 4 one after
 another, then 4 at a time (the simulator renders in a thread pool; Pillow releases the GIL).
-Run: `.venv/bin/python benchmarks/bench_simulator.py [--out FILE]` (about 20 s).
+Run: `.venv/bin/python benchmarks/bench_simulator.py [--out FILE]` (about a minute).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from matplotlib import cbook
 from PIL import Image, ImageOps
 from report import emit  # benchmarks/report.py, beside this script
 
-from workbench.contract import ENDPOINT, PortraitParams
+from workbench.contract import ENDPOINT, SIMULATOR_MODEL_VERSION, PortraitParams
 from workbench.simulator.render import render_portrait
 
 WIDTH, HEIGHT = 768, 1024
@@ -92,6 +97,85 @@ def bench_render(photos: list[bytes]) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+NEW_STYLE_SIZES = ((512, 512), (768, 1024))
+NEW_STYLE_GOALS = {(512, 512): 60.0, (768, 1024): 30.0}
+
+
+def bench_new_styles(photos: list[bytes], seeds: int = 8) -> dict[str, object]:
+    """New-style images/s per size: one thread here, then the simulator's worker pool with
+    every request in flight at once (a sweep keeps the API busy)."""
+    import asyncio
+
+    from workbench.simulator import pool
+
+    processes = pool.default_processes()
+    result: dict[str, object] = {"new_style_pool_processes": processes}
+
+    def requests(base: int, width: int, height: int) -> list[tuple[bytes, PortraitParams]]:
+        return [
+            (photo, PortraitParams(prompt=prompt, seed=seed, width=width, height=height))
+            for seed in range(base, base + seeds)
+            for photo, prompt in itertools.product(photos, PROMPTS)
+        ]
+
+    async def through_pool(jobs: list[tuple[bytes, PortraitParams]]) -> tuple[float, float]:
+        """Wall seconds, and the CPU seconds the workers spent."""
+        workers = list(pool.worker_pids(n))
+        cpu, start = sum(cpu_seconds(pid) for pid in workers), time.perf_counter()
+        await asyncio.gather(
+            *(
+                pool.render(photo, p, [0], model_version=SIMULATOR_MODEL_VERSION, processes=n)
+                for photo, p in jobs
+            )
+        )
+        wall = time.perf_counter() - start
+        return wall, sum(cpu_seconds(pid) for pid in pool.worker_pids(n)) - cpu
+
+    n = max(processes, 1)
+    for width, height in NEW_STYLE_SIZES:
+        size = f"{width}x{height}"
+        # Warm-up: every worker finds every face and builds grain tiles for this size.
+        asyncio.run(through_pool(requests(10_000, width, height)[: 4 * n * len(photos)]))
+        for photo, prompt in itertools.product(photos, PROMPTS):
+            render_portrait(
+                photo, PortraitParams(prompt=prompt, seed=1, width=width, height=height), 0
+            )
+        jobs = requests(20_000 + width, width, height)
+        start, cpu = time.perf_counter(), time.process_time()
+        for photo, p in jobs:
+            render_portrait(photo, p, 0)
+        one_thread = len(jobs) / (time.perf_counter() - start)
+        cpu_ms = 1000 * (time.process_time() - cpu) / len(jobs)
+        jobs = requests(30_000 + width, width, height)
+        wall, pool_cpu = asyncio.run(through_pool(jobs))
+        pooled, pool_cpu_ms = len(jobs) / wall, 1000 * pool_cpu / len(jobs)
+        goal = NEW_STYLE_GOALS[(width, height)]
+        # Other work on a shared machine takes cores from the pool; the CPU time per image is
+        # what this machine's cores would give if the simulator had them to itself.
+        idle_estimate = max(processes, 1) * 1000 / pool_cpu_ms
+        result.update(
+            {
+                f"new_style_{size}_images": len(jobs),
+                f"new_style_{size}_images_per_s_one_thread": one_thread,
+                f"new_style_{size}_images_per_s_pool": pooled,
+                f"new_style_{size}_pool_vs_one_thread": pooled / one_thread,
+                f"new_style_{size}_cpu_ms_per_image_one_thread": cpu_ms,
+                f"new_style_{size}_cpu_ms_per_image_pool": pool_cpu_ms,
+                f"new_style_{size}_images_per_s_pool_cores_to_itself": idle_estimate,
+                f"new_style_{size}_machine_load_1min": os.getloadavg()[0],
+                f"new_style_{size}_goal_images_per_s": goal,
+                f"new_style_{size}_goal_met": pooled >= goal,
+            }
+        )
+    return result
+
+
 def bench_http(photos: list[bytes]) -> dict[str, float] | dict[str, str]:
     try:
         import httpx
@@ -146,6 +230,7 @@ def main() -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
     }
+    result.update(bench_new_styles(photos))
     result.update(bench_render(photos))
     result.update(bench_http(photos))
     emit({k: round(v, 2) if isinstance(v, float) else v for k, v in result.items()}, args.out)

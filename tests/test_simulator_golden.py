@@ -61,3 +61,19 @@ def test_model_2_renders_exactly_what_it_rendered_when_frozen(request_, sample_f
     face, params, sample = golden_params(request_)
     rendered = render_portrait(sample_faces[face], params, sample)
     assert hashlib.sha256(rendered).hexdigest() == GOLDEN[request_]
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("processes", [0, 2], ids=["threads", "2-workers"])
+async def test_the_server_answers_the_same_bytes_from_threads_or_worker_processes(
+    processes, sample_faces
+):
+    from workbench.client import HeadshotClient
+    from workbench.simulator import SimulatorConfig, SimulatorServer
+
+    with SimulatorServer(SimulatorConfig(render_processes=processes)) as server:
+        async with HeadshotClient(server.url, server.api_key) as client:
+            for request in list(GOLDEN)[:5]:
+                face, params, sample = golden_params(request)
+                reply = await client.generate(params, sample_faces[face])
+                assert hashlib.sha256(reply.images[sample]).hexdigest() == GOLDEN[request]

@@ -45,6 +45,13 @@ from workbench.simulator.config import DEFAULT_API_KEY, Faults, SimulatorConfig
     type=click.IntRange(min=SIMULATOR_MODEL_VERSION),
     help="The simulated provider model; a later version renders other styles (drift checks).",
 )
+@click.option(
+    "--processes",
+    default=None,
+    type=click.IntRange(min=0),
+    help="Worker processes to render in (default: one per core when there are 2 or more; "
+    "0: threads of this process).",
+)
 def command(
     host: str,
     port: int,
@@ -57,6 +64,7 @@ def command(
     malformed_rate: float,
     fault_seed: int,
     model_version: int,
+    processes: int | None,
 ) -> None:
     """Serve the Headshot API SIMULATOR (not real portraits) until Ctrl-C."""
     from workbench.simulator.server import serve
@@ -73,7 +81,11 @@ def command(
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from None
     config = SimulatorConfig(
-        api_key=api_key, latency_ms=latency_ms, faults=faults, model_version=model_version
+        api_key=api_key,
+        latency_ms=latency_ms,
+        faults=faults,
+        model_version=model_version,
+        render_processes=processes,
     )
     key_note = f"API key {api_key!r}" if api_key == DEFAULT_API_KEY else "API key as given"
 

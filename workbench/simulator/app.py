@@ -22,7 +22,6 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from workbench.contract import (
@@ -43,8 +42,10 @@ from workbench.contract import (
     simulator_identity,
 )
 from workbench.errors import InvalidRequest
+from workbench.simulator import pool
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.config import SimulatorConfig
+from workbench.simulator.pool import default_processes
 from workbench.simulator.render import render_portrait
 
 BANNER = "Headshot API SIMULATOR — not real portraits"
@@ -76,24 +77,38 @@ class SimulatorStats:
 
 
 class RenderCache:
-    """Rendered data URIs by (face, params, sample), bounded in bytes.
+    """Rendered data URIs by (face, params, sample), bounded in bytes; what is missing is
+    rendered in the simulator's worker processes (`workbench.simulator.pool`).
 
     Output is a pure function of those inputs, so caching changes no answer; it lets benchmarks
     measure the client and the network rather than the renderer.
     """
 
     def __init__(
-        self, max_bytes: int = RENDER_CACHE_BYTES, *, model_version: int = SIMULATOR_MODEL_VERSION
+        self,
+        max_bytes: int = RENDER_CACHE_BYTES,
+        *,
+        model_version: int = SIMULATOR_MODEL_VERSION,
+        processes: int | None = None,
     ):
         self._uris: BoundedCache[str] = BoundedCache(max_bytes, len)
         self.model_version = model_version
+        self.processes = default_processes() if processes is None else processes
 
-    def get_or_render(self, face: bytes, params: PortraitParams, sample: int) -> str:
-        key = (hashlib.sha256(face).digest(), params.model_dump_json(), sample)
-        return self._uris.get(key, lambda: _data_uri(self._render(face, params, sample)))
-
-    def _render(self, face: bytes, params: PortraitParams, sample: int) -> bytes:
-        return render_portrait(face, params, sample, model_version=self.model_version)
+    async def data_uris(self, face: bytes, params: PortraitParams) -> list[str]:
+        """Every sample of the request, as data URIs, rendering only those not kept."""
+        digest, request = hashlib.sha256(face).digest(), params.model_dump_json()
+        keys = [(digest, request, sample) for sample in range(params.sample_number)]
+        uris = [self._uris.peek(key) for key in keys]
+        missing = [sample for sample, uri in enumerate(uris) if uri is None]
+        if missing:
+            images = await pool.render(
+                face, params, missing, model_version=self.model_version, processes=self.processes
+            )
+            for sample, image in zip(missing, images, strict=True):
+                uris[sample] = _data_uri(image)
+                self._uris.put(keys[sample], uris[sample])
+        return uris  # type: ignore[return-value]
 
 
 def create_app(config: SimulatorConfig | None = None) -> FastAPI:
@@ -101,7 +116,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
     config = config or SimulatorConfig()
     faults = config.faults
     stats = SimulatorStats()
-    cache = RenderCache(model_version=config.model_version)
+    cache = RenderCache(model_version=config.model_version, processes=config.render_processes)
     app = FastAPI(
         title="Headshot API (simulator)",
         version="1",
@@ -194,10 +209,7 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
         params = body.params()
         seed = params.seed if params.reproducible else secrets.randbelow(SEED_MAX) + 1
         params = params.model_copy(update={"seed": seed})
-        uris = [
-            await run_in_threadpool(cache.get_or_render, face, params, sample)
-            for sample in range(params.sample_number)
-        ]
+        uris = await cache.data_uris(face, params)
         if malformed:
             stats.record("malformed")
             uris = _corrupt(uris, draw, face, params)

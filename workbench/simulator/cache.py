@@ -28,6 +28,18 @@ class BoundedCache(Generic[_T]):
         self._weight = 0
         self._lock = threading.Lock()
 
+    def peek(self, key: Hashable) -> _T | None:
+        """The value kept under `key` (now the most recently used), or None."""
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key][0]
+
+    def put(self, key: Hashable, value: _T) -> None:
+        """Keep `value` under `key` (made elsewhere: another process, say)."""
+        self.get(key, lambda: value)
+
     def get(self, key: Hashable, make: Callable[[], _T]) -> _T:
         with self._lock:
             if key in self._items:

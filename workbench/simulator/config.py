@@ -45,8 +45,13 @@ class SimulatorConfig:
     # images are no longer made (its drift reached only the backdrop, the face light and the
     # framing), so asking for it is an error rather than new images under its old name.
     model_version: int = SIMULATOR_MODEL_VERSION
+    # Worker processes to render in (`workbench.simulator.pool`): None, one per core when there
+    # are two or more; 0 renders in threads of the server's process.
+    render_processes: int | None = None
 
     def __post_init__(self) -> None:
+        if self.render_processes is not None and self.render_processes < 0:
+            raise ValueError("render_processes must be 0 (threads) or more")
         if self.model_version < SIMULATOR_MODEL_VERSION:
             raise ValueError(
                 f"model_version must be {SIMULATOR_MODEL_VERSION} or more: model 1 was the "

@@ -150,6 +150,8 @@ class SimulatorProcess:
             "--fault-seed": faults.fault_seed,
             "--model-version": self.config.model_version,
         }
+        if self.config.render_processes is not None:
+            options["--processes"] = self.config.render_processes
         args = [sys.executable, "-m", "workbench", "simulate"]
         for option, value in options.items():
             args += [option, str(value)]

@@ -1,0 +1,105 @@
+"""Where the simulator renders: in worker processes when the machine has the cores, else in
+threads of the server's process.
+
+A render is CPU work, mostly in Pillow and numpy; threads share one interpreter, so the server's
+own process (HTTP, base64, and in the embedded case the sweep engine itself) would queue behind
+them. Workers are forked from a forkserver that has already imported the renderer and loaded
+dlib's models, so a new worker starts in milliseconds. One request's samples go to one worker,
+where they share the per-style caches (backdrop, lit person layer). The pool of a given size is
+shared by every simulator in the process: its workers keep their caches (faces found, styles
+drawn) from one server to the next. Output is a pure function of the request, so where it is
+rendered changes no byte (tests/test_simulator_golden.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+import anyio.to_thread
+
+from workbench.contract import PortraitParams
+from workbench.simulator.render import render_portrait
+
+# More workers than this only add memory (each keeps its own caches, ~250 MB at most).
+MAX_PROCESSES = 8
+# Imported once by the forkserver: the renderer, and dlib's models loaded (see `_worker`).
+_PRELOAD = ["workbench.simulator._worker"]
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def default_processes() -> int:
+    """Worker processes to render in: one per core this process may use, none on one core
+    (a worker would only compete with the server for it)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return 0 if cores < 2 else min(cores, MAX_PROCESSES)
+
+
+def render_samples(
+    face_jpeg: bytes, params: PortraitParams, samples: list[int], model_version: int
+) -> list[bytes]:
+    """The JPEGs of `samples` of one request, in order (what a worker runs)."""
+    return [render_portrait(face_jpeg, params, i, model_version=model_version) for i in samples]
+
+
+async def render(
+    face_jpeg: bytes,
+    params: PortraitParams,
+    samples: list[int],
+    *,
+    model_version: int,
+    processes: int,
+) -> list[bytes]:
+    """Render `samples` of one request in a pool of `processes` workers (0: in a thread)."""
+    args = (face_jpeg, params, samples, model_version)
+    if processes <= 0:
+        return await anyio.to_thread.run_sync(render_samples, *args)
+    pool = _pool(processes)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, render_samples, *args)
+    except BrokenProcessPool:
+        # A worker died (killed, out of memory): the next request gets a fresh pool, and this
+        # one is rendered here rather than lost.
+        _discard(processes, pool)
+        return await anyio.to_thread.run_sync(render_samples, *args)
+
+
+def worker_pids(processes: int) -> list[int]:
+    """The process ids of the pool of `processes` workers (started so far), for benchmarks."""
+    with _pools_lock:
+        pool = _pools.get(processes)
+        return list(pool._processes or {}) if pool is not None else []
+
+
+def _pool(processes: int) -> Executor:
+    with _pools_lock:
+        pool = _pools.get(processes)
+        if pool is None:
+            pool = ProcessPoolExecutor(max_workers=processes, mp_context=_context())
+            _pools[processes] = pool
+        return pool
+
+
+def _discard(processes: int, pool: ProcessPoolExecutor) -> None:
+    with _pools_lock:
+        if _pools.get(processes) is pool:
+            del _pools[processes]
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    # Fork would copy the server's threads' locks mid-use; a forkserver starts clean, once.
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(_PRELOAD)
+        return context
+    return multiprocessing.get_context("spawn")
