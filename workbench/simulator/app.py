@@ -44,7 +44,7 @@ from workbench.contract import (
 from workbench.errors import InvalidRequest
 from workbench.simulator import pool
 from workbench.simulator.cache import BoundedCache
-from workbench.simulator.config import SimulatorConfig
+from workbench.simulator.config import Faults, SimulatorConfig
 from workbench.simulator.pool import default_processes
 from workbench.simulator.render import render_portrait
 
@@ -183,33 +183,34 @@ def create_app(config: SimulatorConfig | None = None) -> FastAPI:
             stats.record("invalid")
             field, _, msg = str(exc).partition(": ")
             return _invalid([FieldProblem(field=field, msg=msg)])
+        # One generator per request number: the fault sequence is reproducible from fault_seed.
+        draw = random.Random(f"{faults.fault_seed}:{number}")
+        fault = _fault(draw.random(), faults)
+        rendering = None
+        if fault in (None, "malformed"):
+            # Rendered while the latency runs, as a real API generates during its latency: a
+            # request then takes the configured latency, not the latency plus the render.
+            params = body.params()
+            seed = params.seed if params.reproducible else secrets.randbelow(SEED_MAX) + 1
+            params = params.model_copy(update={"seed": seed})
+            rendering = asyncio.ensure_future(cache.data_uris(face, params))
         if config.latency_ms > 0:
             await asyncio.sleep(config.latency_ms / 1000)
 
-        # One generator per request number: the fault sequence is reproducible from fault_seed.
-        draw = random.Random(f"{faults.fault_seed}:{number}")
-        roll = draw.random()
-        if roll < faults.error_rate:
+        if fault == "error":
             stats.record("error")
             return _error(draw.choice((500, 502, 503)), "injected server error")
-        roll -= faults.error_rate
-        if roll < faults.rate_limit_rate:
+        if fault == "rate_limited":
             stats.record("rate_limited")
             return _error(
                 429, "injected rate limit", headers={"Retry-After": _seconds(faults.retry_after_s)}
             )
-        roll -= faults.rate_limit_rate
-        if roll < faults.hang_rate:
+        if fault == "hang":
             stats.record("hang")
             await _hang_until_disconnect(request, config.hang_max_s)
             return _error(504, "injected hang ended")
-        roll -= faults.hang_rate
-        malformed = roll < faults.malformed_rate
-
-        params = body.params()
-        seed = params.seed if params.reproducible else secrets.randbelow(SEED_MAX) + 1
-        params = params.model_copy(update={"seed": seed})
-        uris = await cache.data_uris(face, params)
+        malformed = fault == "malformed"
+        uris = await rendering
         if malformed:
             stats.record("malformed")
             uris = _corrupt(uris, draw, face, params)
@@ -258,6 +259,20 @@ def _field_of(error: dict) -> str:
 def _seconds(value: float) -> str:
     """Seconds as Retry-After carries them: digits, a fraction only if there is one (no 1e-05)."""
     return f"{value:.3f}".rstrip("0").rstrip(".")
+
+
+def _fault(roll: float, faults: Faults) -> str | None:
+    """Which injected fault a request's roll (uniform in [0, 1)) lands on, if any."""
+    for kind, rate in (
+        ("error", faults.error_rate),
+        ("rate_limited", faults.rate_limit_rate),
+        ("hang", faults.hang_rate),
+        ("malformed", faults.malformed_rate),
+    ):
+        if roll < rate:
+            return kind
+        roll -= rate
+    return None
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
