@@ -1,4 +1,5 @@
-"""The simulator's OpenAPI says what it enforces: schemathesis (`st run`, every check, a fixed seed,
+"""The simulator's OpenAPI says what it enforces: every rule and reply is in the document, and
+schemathesis (`st run`, every check, a fixed seed,
 a bounded number of examples) finds no failure against it on loopback, as an outside caller without
 the key, with the key (200s rendered), and with faults injected (429, 5xx, malformed replies)."""
 
@@ -11,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from workbench.contract import PROMPT_MAX_CHARS, SAMPLES_MAX, SEED_MAX
 from workbench.simulator import Faults, SimulatorConfig, SimulatorServer
-
-pytestmark = pytest.mark.e2e
+from workbench.simulator.app import create_app
 
 KEY = "schemathesis-key-UNIQUE-5c1d"
 HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
@@ -52,6 +53,34 @@ def assert_no_failure(result: subprocess.CompletedProcess[str]) -> None:
     assert "No issues found" in result.stdout
 
 
+def test_the_openapi_states_every_rule_and_reply():
+    spec = create_app().openapi()
+    schemas = spec["components"]["schemas"]
+    request = schemas["PortraitRequest"]
+    fields = request["properties"]
+    assert set(request["required"]) == {"prompt", "apiKey", "inputImages"}
+    assert request["additionalProperties"] is False
+    assert fields["prompt"]["maxLength"] == PROMPT_MAX_CHARS and "pattern" in fields["prompt"]
+    assert fields["seed"]["anyOf"] == [
+        {"const": -1, "type": "integer"},
+        {"type": "integer", "minimum": 1, "maximum": SEED_MAX},
+    ]
+    assert (fields["inputImages"]["minItems"], fields["inputImages"]["maxItems"]) == (1, 1)
+    assert fields["inputImages"]["items"]["pattern"].startswith("^data:image/jpeg;base64,/9j/")
+    assert fields["sampleNumber"]["maximum"] == SAMPLES_MAX
+    assert schemas["PortraitResponse"]["properties"]["outputImages"]["maxItems"] == SAMPLES_MAX
+
+    replies = spec["paths"]["/api/generate-portrait"]["post"]["responses"]
+    assert set(replies) == {"200", "401", "402", "422", "429", "5XX"}
+    invalid = replies["422"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    assert schemas[invalid]["required"] == ["error", "detail"]
+    problem = schemas[invalid]["properties"]["detail"]["items"]["$ref"].split("/")[-1]
+    assert set(schemas[problem]["required"]) == {"field", "msg"}
+    assert replies["429"]["headers"]["Retry-After"]["required"] is True
+    assert "X-Seed" in replies["200"]["headers"]
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("hooks", [False, True], ids=["outside-caller", "with-key"])
 def test_schemathesis_finds_no_failure(tmp_path, hooks):
     with SimulatorServer(SimulatorConfig(api_key=KEY)) as simulator:
@@ -64,6 +93,7 @@ def test_schemathesis_finds_no_failure(tmp_path, hooks):
         assert outcomes.get("ok", 0) == 0 and outcomes.get("unauthorized", 0) > 0, outcomes
 
 
+@pytest.mark.e2e
 def test_schemathesis_finds_no_failure_with_faults(tmp_path):
     faults = Faults(error_rate=0.2, rate_limit_rate=0.2, malformed_rate=0.2, fault_seed=7)
     with SimulatorServer(SimulatorConfig(api_key=KEY, faults=faults)) as simulator:
