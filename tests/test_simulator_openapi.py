@@ -1,7 +1,7 @@
 """The simulator's OpenAPI says what it enforces: every rule and reply is in the document, and
-schemathesis (`st run`, every check, a fixed seed,
-a bounded number of examples) finds no failure against it on loopback, as an outside caller without
-the key, with the key (200s rendered), and with faults injected (429, 5xx, malformed replies)."""
+schemathesis (`st run`, every check, a fixed seed, a bounded number of examples) finds no failure
+against it on loopback, as an outside caller without the key, with the key (200s rendered), and
+with faults injected (429, 5xx, malformed replies)."""
 
 from __future__ import annotations
 
