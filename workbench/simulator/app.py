@@ -1,9 +1,10 @@
 """The simulator's HTTP face: an ASGI app enforcing the one contract schema, with fault injection.
 
 `POST /api/generate-portrait` validates with `workbench.contract.PortraitRequest` (422 naming the
-field, never echoing inputs), checks the key (401), waits the configured latency, maybe injects a
-fault, then renders. `GET /openapi.json` serves the contract; `GET /_simulator/stats` counts
-requests. The hidden stability is never served.
+field, never echoing inputs), checks the key (401), then that the face decodes (422), waits the
+configured latency, maybe injects a fault, then renders. `GET /openapi.json` serves the contract
+with every reply documented (`contract.ERROR_REPLIES`); `GET /_simulator/stats` counts requests.
+The hidden stability is never served.
 """
 
 from __future__ import annotations
