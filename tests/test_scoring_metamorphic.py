@@ -105,6 +105,8 @@ def test_a_change_at_zero_strength_is_no_change():
         ("soft focus", "sharpness", "softer on 2 faces"),
         ("warmer", "colour_grade", "warmer on 2 faces"),
         ("desaturated", "colour_grade", "less saturated on 2 faces"),
+        ("more contrast", "tone_curve", "more contrast on 2 faces"),
+        ("flatter", "tone_curve", "flatter on 2 faces"),
         ("grain", "grain", "grainier on 2 faces"),
         ("off-centre", "framing", "further right on 2 faces"),
         ("backdrop colour", "backdrop_colour", "bluer backdrop on 2 faces"),

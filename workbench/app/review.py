@@ -30,6 +30,7 @@ from workbench.grids import (
 )
 from workbench.layout import DataLayout
 from workbench.scoring.candidates import Candidate, ScoredImages, candidate_score
+from workbench.scoring.consistency import dimension_label
 from workbench.scoring.ratings import RatingStore
 from workbench.store import ImageStore
 
@@ -175,7 +176,8 @@ def cell_scores(layout: DataLayout, cell: ReviewCell) -> str:
         )
     if score.per_dimension:
         dims = ", ".join(
-            f"{k} {v:.2f}" for k, v in sorted(score.per_dimension.items(), key=lambda kv: kv[1])
+            f"{dimension_label(k)} {v:.2f}"
+            for k, v in sorted(score.per_dimension.items(), key=lambda kv: kv[1])
         )
         lines.append(f"per dimension: {dims}")
     if score.explanation:

@@ -164,6 +164,9 @@ _LENGTH = _start
 _SCALES = np.array([s for scales in _LAYOUT.values() for s in scales], dtype=np.float64)
 # Dimensions that need a face; NaN in a descriptor of a picture without one.
 _FACE_DIMENSIONS = ("face_light", "framing")
+_STARTS = np.array([part.start for part in _SLICES.values()])
+_FACE_INDEX = np.array([STYLE_DIMENSIONS.index(name) for name in _FACE_DIMENSIONS])
+_WEIGHT_VECTOR = np.array([_WEIGHTS[name] for name in STYLE_DIMENSIONS])
 
 # Colour statistics are measured on a picture this size (long side): backdrops are smooth.
 _ANALYSIS_SIDE = 256
@@ -521,23 +524,25 @@ def compare_styles(a: StyleDescriptor, b: StyleDescriptor) -> StyleComparison:
     dimension lowers it by the same factor whatever the others do; a weighted mean would
     dilute it by the other dimensions' share.
     """
-    difference = (a.vector.astype(np.float64) - b.vector.astype(np.float64)) / _SCALES
-    per_dimension: dict[str, float] = {}
-    spread = 0.0
-    for name, part in _SLICES.items():
-        if name in _FACE_DIMENSIONS:
-            missing_a, missing_b = np.isnan(a.vector[part]).all(), np.isnan(b.vector[part]).all()
-            if missing_a or missing_b:
-                both = missing_a and missing_b
-                per_dimension[name] = 1.0 if both else 0.0
-                spread += 0.0 if both else _WEIGHTS[name] * _MOST_D2
-                continue
-        d = difference[part]
-        d = d[~np.isnan(d)]
-        d2 = float(np.mean(d * d)) if d.size else 0.0
-        per_dimension[name] = float(2.0**-d2)
-        spread += _WEIGHTS[name] * min(d2, _MOST_D2)
-    return StyleComparison(overall=float(2.0**-spread), per_dimension=per_dimension)
+    # One pass over the whole vector (this runs for every pair of a candidate's images).
+    squared = ((a.vector.astype(np.float64) - b.vector.astype(np.float64)) / _SCALES) ** 2
+    known = ~np.isnan(squared)
+    sums = np.add.reduceat(np.where(known, squared, 0.0), _STARTS)
+    counts = np.add.reduceat(known, _STARTS)
+    d2 = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
+    capped = np.minimum(d2, _MOST_D2)
+    similarity = 2.0**-d2
+    has_a, has_b = a.has_face, b.has_face
+    if not (has_a and has_b):
+        # Neither has a face: the face dimensions agree. Only one has: they cannot.
+        both_missing = not has_a and not has_b
+        similarity[_FACE_INDEX] = 1.0 if both_missing else 0.0
+        capped[_FACE_INDEX] = 0.0 if both_missing else _MOST_D2
+    overall = 2.0 ** -float(_WEIGHT_VECTOR @ capped)
+    return StyleComparison(
+        overall=overall,
+        per_dimension=dict(zip(STYLE_DIMENSIONS, similarity.tolist(), strict=True)),
+    )
 
 
 def style_consistency(images: Sequence[ImageInput]) -> float:
@@ -564,9 +569,10 @@ def style_differences(
     """How the faces that stand out differ, per dimension, in words: e.g. {"sharpness":
     "softer on 2 faces", "colour_grade": "warmer on 1 face"}.
 
-    Each face's outputs are averaged and compared with the median face; a face stands out in
-    a dimension when one of its numbers is at least `least` units ("clearly different") away,
-    and the number furthest away names how. Dimensions where no face stands out are left out.
+    Each face's outputs are averaged and compared with the median face. A face stands out in
+    a dimension when one of its numbers is at least `least` units ("clearly different") away;
+    the first such number in the dimension's order of words (`_DIRECTIONS`) says how.
+    Dimensions where no face stands out are left out.
     """
     with warnings.catch_warnings():
         # A number missing in every output of a face (a hidden grid cell) stays missing.
@@ -580,22 +586,19 @@ def style_differences(
             return {}
         stacked = np.stack(means)
         median = np.nanmedian(stacked, axis=0)
-    away = (stacked - median) / _SCALES
+    away = np.nan_to_num((stacked - median) / _SCALES, nan=0.0)
     result: dict[str, str] = {}
     for name, directions in _DIRECTIONS.items():
         start = _SLICES[name].start
+        named = np.zeros(len(away), dtype=bool)  # faces whose difference is already worded
         counts: dict[str, int] = {}
-        for row in away:
-            values = [
-                (abs(row[start + i]), row[start + i], low, high) for i, low, high in directions
-            ]
-            values = [v for v in values if not math.isnan(v[1])]
-            if not values:
-                continue
-            size, signed, low, high = max(values, key=lambda v: v[0])
-            if size >= least:
-                word = low if signed < 0 else high
-                counts[word] = counts.get(word, 0) + 1
+        for index, low, high in directions:
+            values = away[:, start + index]
+            for word, hits in ((low, values <= -least), (high, values >= least)):
+                fresh = hits & ~named
+                if fresh.any():
+                    counts[word] = counts.get(word, 0) + int(fresh.sum())
+                    named |= fresh
         if counts:
             ranked = sorted(counts.items(), key=lambda item: -item[1])
             result[name] = ", ".join(
