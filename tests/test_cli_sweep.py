@@ -272,3 +272,20 @@ def test_demo_runs_and_its_pandas_one_liner_works(tmp_path, no_backend_env):
     check = subprocess.run(args, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr
     assert "ok" in check.stdout
+
+
+@pytest.mark.e2e
+def test_a_sweep_starts_without_loading_the_other_commands():
+    """`workbench sweep` loads its own module only: not the scoring stack, the demo or the
+    simulator's web server (each command's module loads when it runs)."""
+    script = (
+        "import sys; from workbench.cli import main; "
+        "assert main.get_command(None, 'sweep').name == 'sweep'; "
+        "print(sorted(m for m in ('workbench.scoring', 'workbench.demo', 'fastapi', 'uvicorn') "
+        "if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    assert loaded.strip() == "[]"
+    assert CliRunner().invoke(main, ["--help"]).output.count("\n  ") >= 12  # all listed

@@ -274,3 +274,13 @@ def test_model_version_is_the_current_model_or_a_later_one():
     for old in (0, 1):
         with pytest.raises(ValueError, match="model_version must be 2 or more"):
             SimulatorConfig(model_version=old)
+
+
+def test_render_processes_are_a_count_and_reach_workbench_simulate():
+    from workbench.simulator.server import SimulatorProcess
+
+    with pytest.raises(ValueError, match="render_processes"):
+        SimulatorConfig(render_processes=-1)
+    command = SimulatorProcess(SimulatorConfig(render_processes=0)).command()
+    assert command[command.index("--processes") + 1] == "0"
+    assert "--processes" not in SimulatorProcess(SimulatorConfig()).command()  # one per core
