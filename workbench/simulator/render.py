@@ -5,9 +5,11 @@ The style comes from `workbench.simulator.style`; the person is the input photo,
 dlib's face detector, cropped to head and shoulders and laid into the style under a soft mask,
 lit and graded like the backdrop. `identity_scale` decides how much of the person survives:
 below 1 the face is increasingly warped and blurred and, towards 0, an anonymous sitter's
-painted features take over, until a stranger's descriptor would match it as well. Speed matters (≥ 20 images/s at 768×1024 on one core), so the expensive
-parts — backdrops, the lit and graded person layer, grain — are cached per style, face and size,
-and each sample only pays for a paste, a lookup table, grain and the JPEG encode.
+painted features take over, until a stranger's descriptor would match it as well. Speed
+matters (a new style costs 25-40 ms of CPU at 512×512-768×1024, and `simulator.pool` renders on
+every core), so the expensive parts — backdrops, the lit and graded person layer, grain — are
+cached per style, face and size, and each further sample only pays for a paste, a lookup table,
+grain and the JPEG encode.
 """
 
 from __future__ import annotations
