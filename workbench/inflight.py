@@ -67,7 +67,8 @@ class InFlight:
         with self._lock:
             new = names - self._parts_seen
         if new:
-            found = self.catalogue.stored_keys(parts=new) & self._keys
+            # Every key, not only the planned ones: a feed adds cells while it runs.
+            found = self.catalogue.stored_keys(parts=new)
             with self._lock:
                 self._stored |= found
                 self._parts_seen |= new

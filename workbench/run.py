@@ -14,11 +14,13 @@ work runs in a small thread pool, so the event loop (the app's, a notebook's) st
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import secrets
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -114,6 +116,9 @@ class Progress:
 
 
 ProgressCallback = Callable[[Progress], None]
+# What became of one cell: "stored" (with its catalogue rows), "failed", "stored_elsewhere" (another
+# sweep stored it meanwhile), "erased" (its face was erased) or "skipped_budget".
+CellCallback = Callable[[Cell, str, list[CatalogueRow]], None]
 
 
 @dataclass(frozen=True)
@@ -167,26 +172,46 @@ class SweepStopped(Exception):
 
 
 class _Cells:
-    """The cells still to try, in plan order; a cell another process is sending comes back
-    after a short wait. Workers take from it between awaits, so each cell goes to one."""
+    """The cells still to try, in plan order (or by priority, lowest first, for cells added to a
+    feed); a cell another process is sending comes back after a short wait. Workers take from it
+    between awaits, so each cell goes to one.
 
-    def __init__(self, cells: list[Cell]):
-        self._fresh = iter(cells)
+    A feed (`open=True`) is not done when it runs dry: its workers wait for `add` until `close`.
+    """
+
+    def __init__(self, cells: list[Cell], *, open: bool = False):
+        self._queue: list[tuple[int, int, Cell]] = []
+        self._order = itertools.count()
         self._waiting: deque[tuple[float, Cell]] = deque()
+        self._open = open
+        self._wake = asyncio.Event()
+        self.add(cells)
+
+    def add(self, cells: Iterable[Cell], priority: int = 0) -> None:
+        for cell in cells:
+            heapq.heappush(self._queue, (priority, next(self._order), cell))
+        self._wake.set()
+
+    def close(self) -> None:
+        self._open = False
+        self._wake.set()
 
     async def next(self) -> Cell | None:
         while True:
-            cell = next(self._fresh, None)
-            if cell is not None:
-                return cell
-            if not self._waiting:
+            if self._queue:
+                return heapq.heappop(self._queue)[2]
+            if self._waiting:
+                ready_at, cell = self._waiting[0]
+                delay = ready_at - time.monotonic()
+                if delay <= 0:
+                    self._waiting.popleft()
+                    return cell
+                await asyncio.sleep(delay)
+                continue
+            if not self._open:
                 return None
-            ready_at, cell = self._waiting[0]
-            delay = ready_at - time.monotonic()
-            if delay <= 0:
-                self._waiting.popleft()
-                return cell
-            await asyncio.sleep(delay)
+            self._wake.clear()
+            await self._wake.wait()
 
     def wait_for(self, cell: Cell) -> None:
         self._waiting.append((time.monotonic() + WAIT_POLL_S, cell))
@@ -211,6 +236,8 @@ class SweepRun:
         backend: str,
         breaker_failures: int = BREAKER_FAILURES,
         planned_ns: int | None = None,
+        feed: bool = False,
+        on_cell: CellCallback | None = None,
     ):
         self.plan = plan
         self.pending = pending
@@ -240,6 +267,11 @@ class SweepRun:
         self._inflight: InFlight | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._count_lock = threading.Lock()
+        # A feed keeps its workers waiting for cells `add`ed while it runs, until `close()`.
+        self.feed = feed
+        self.on_cell = on_cell
+        self._cells: _Cells | None = None
+        self._closed = False
 
     @classmethod
     def prepare(
@@ -377,11 +409,9 @@ class SweepRun:
             parts_seen=self.parts_seen,
         )
         self._notify()
-        cells = _Cells(self.pending)
-        workers = [
-            asyncio.create_task(self._worker(client, cells))
-            for _ in range(min(self.concurrency, len(self.pending)))
-        ]
+        cells = self._cells = _Cells(self.pending, open=self.feed and not self._closed)
+        count = self.concurrency if self.feed else min(self.concurrency, len(self.pending))
+        workers = [asyncio.create_task(self._worker(client, cells)) for _ in range(count)]
         flusher = asyncio.create_task(self._flush_every_second())
         try:
             if workers:
@@ -426,35 +456,67 @@ class SweepRun:
             erased_after_sending=self.progress.erased_after_sending,
         )
 
+    # --- A feed: cells added while it runs ------------------------------------------------
+
+    def add(self, cells: Iterable[Cell], *, priority: int = 0) -> None:
+        """Queue more cells on a feed (`feed=True`), before or while it executes; lower
+        `priority` goes first. Call from the event loop that runs `execute`."""
+        if not self.feed or self._closed:
+            raise RuntimeError("cells can only be added to an open feed")
+        cells = list(cells)
+        self.plan.cells.extend(cells)
+        self.pending.extend(cells)
+        self.progress.requests_total += len(cells)
+        self.progress.images_total += sum(cell.images for cell in cells)
+        if self._cells is not None:
+            self._cells.add(cells, priority)
+
+    def close(self) -> None:
+        """No more cells: a feed's workers finish what is queued, then `execute` returns."""
+        self._closed = True
+        if self._cells is not None:
+            self._cells.close()
+
+    # --- The workers -----------------------------------------------------------------------
+
     async def _worker(self, client: Generates, cells: _Cells) -> None:
         while (cell := await cells.next()) is not None:
-            await self._try(client, cells, cell)
+            try:
+                outcome, rows = await self._try(client, cells, cell)
+            except SweepStopped:
+                if self.on_cell is not None:
+                    self.on_cell(cell, "failed", [])
+                raise
+            if outcome != "wait" and self.on_cell is not None:
+                self.on_cell(cell, outcome, rows)
 
-    async def _try(self, client: Generates, cells: _Cells, cell: Cell) -> None:
+    async def _try(
+        self, client: Generates, cells: _Cells, cell: Cell
+    ) -> tuple[str, list[CatalogueRow]]:
         inflight = self._inflight
         assert inflight is not None
         if cell.dedupable:
             verdict = await self._in_thread(inflight.begin, cell.key)
             if verdict == "wait":
                 cells.wait_for(cell)  # another sweep is buying it: look again shortly
-                return
+                return "wait", []
             if verdict == "stored":
                 self.progress.stored_elsewhere += 1
                 self._notify()
-                return
+                return "stored_elsewhere", []
         if self.erased.erased(cell.face_hash):  # one listing of a tiny folder: no thread hop
             if cell.dedupable:
                 await self._in_thread(inflight.release, [cell.key])
             self.progress.erased_before_sending += 1
             self._notify()
-            return
+            return "erased", []
         # Check and reserve with no await between: concurrent workers never overspend.
         if self.max_images is not None and self._reserved + cell.images > self.max_images:
             if cell.dedupable:
                 await self._in_thread(inflight.release, [cell.key])
             self.progress.skipped_budget += 1
             self._notify()
-            return
+            return "skipped_budget", []
         self._reserved += cell.images
         self._sent += 1
         try:
@@ -465,7 +527,7 @@ class SweepRun:
             await self._in_thread(self._record_failure, cell, exc)
             self._notify()
             self._check_stop(exc)
-            return
+            return "failed", []
         self._no_answer_in_a_row = 0
         if generation.simulator and not is_simulator_identity(self.backend):
             await self._in_thread(inflight.release, [cell.key])
@@ -484,8 +546,9 @@ class SweepRun:
                 "X-Headshot-Simulator: a real API's pictures are never stored under the "
                 "simulator's identity; prepare the run with backend=Backend.identity",
             )
-        await self._in_thread(self._record_success, cell, generation)
+        rows = await self._in_thread(self._record_success, cell, generation)
         self._notify()
+        return ("stored", rows) if rows is not None else ("erased", [])
 
     def _check_stop(self, exc: ApiError) -> None:
         if exc.stops_sweep:
@@ -510,13 +573,13 @@ class SweepRun:
 
     # Run in the I/O pool: store, journal, count.
 
-    def _record_success(self, cell: Cell, generation: Generation) -> None:
+    def _record_success(self, cell: Cell, generation: Generation) -> list[CatalogueRow] | None:
         # From the tombstone check until the rows are journalled, an erase waits (and after
         # its tombstone, this face's result is dropped: not stored, not logged).
         with self.erased.storing():
             if self._drop_if_erased(cell):
-                return
-            self._store_success(cell, generation)
+                return None
+            return self._store_success(cell, generation)
 
     def _drop_if_erased(self, cell: Cell) -> bool:
         if not self.erased.erased(cell.face_hash):
@@ -527,7 +590,7 @@ class SweepRun:
             self.progress.erased_after_sending += 1
         return True
 
-    def _store_success(self, cell: Cell, generation: Generation) -> None:
+    def _store_success(self, cell: Cell, generation: Generation) -> list[CatalogueRow]:
         now = datetime.now(UTC)
         seed_used = generation.seed if generation.seed != SEED_RANDOM else None
         rows = []
@@ -550,6 +613,7 @@ class SweepRun:
             self._cost += self.price_per_image * len(rows)
             self.progress.requests_done += 1
             self.progress.images_done += len(rows)
+        return rows
 
     def _record_failure(self, cell: Cell, exc: ApiError) -> None:
         with self.erased.storing():  # a failed row names the face too

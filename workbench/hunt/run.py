@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from workbench.hunt.asha import AsyncHunt
 from workbench.hunt.schedule import (
     Ranking,
     Round,
@@ -33,6 +34,9 @@ from workbench.scoring import face_descriptor
 from workbench.scoring.leaderboard import leaderboard
 from workbench.scoring.runner import score_catalogue
 from workbench.sweep import Sweep
+
+# How a hunt runs its schedule: "async" (workbench.hunt.asha) or "rounds" (a barrier per round).
+SCHEDULES = ("async", "rounds")
 
 
 @dataclass(frozen=True)
@@ -60,7 +64,9 @@ class HuntPlan:
 @dataclass
 class HuntProgress:
     """What the callback gets: the round, the phase ("requests" then "scoring") and the sweep
-    engine's counters summed over the round's sweeps."""
+    engine's counters summed over the round's sweeps. In the asynchronous schedule the counters
+    are the whole hunt's, `round` the furthest round any candidate reached, and `scored` /
+    `to_score` count images scored while the requests go on."""
 
     round: Round
     rounds: int
@@ -159,12 +165,75 @@ class Hunt:
         *,
         backend: str,
         on_progress: HuntProgressCallback | None = None,
+        schedule: str = "async",
     ) -> HuntResult:
         """Buy and score the rounds; stops (returning what it has) if the API refuses the key or
         runs out of credits. Cancelling keeps every result already received.
 
         `backend` is the identity of the API the client talks to (`Backend.identity`): the
-        request keys, and so what counts as already bought, are scoped to it."""
+        request keys, and so what counts as already bought, are scoped to it.
+
+        `schedule` is "async" (candidates promoted as soon as their evidence is in, images
+        scored as they arrive: `workbench.hunt.asha`) or "rounds" (each round waits for its
+        last request, then scores: the synchronous schedule, kept to compare with)."""
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+        if schedule == "async":
+            return await self._run_async(client, backend=backend, on_progress=on_progress)
+        return await self._run_rounds(client, backend=backend, on_progress=on_progress)
+
+    async def _run_async(
+        self, client: Generates, *, backend: str, on_progress: HuntProgressCallback | None
+    ) -> HuntResult:
+        plan = self.plan()
+        rounds = plan.schedule.rounds
+        progress = HuntProgress(
+            rounds[0], len(rounds), "requests", images_total=plan.schedule.images
+        )
+        engine = AsyncHunt(self, client, backend=backend, on_progress=on_progress)
+        outcome = await engine.run(progress)
+        summary = outcome.summary
+        stopped = summary if summary is not None and summary.stopped else None
+        # The report is read back from the catalogue and the scores table, as the rounds
+        # schedule reads it: each rung ranked on exactly its faces, the winners on all.
+        reports, standings, ranking = await asyncio.to_thread(self._replay, outcome.rungs)
+        return self._result(reports, [summary] if summary else [], standings, ranking, stopped)
+
+    def _replay(self, rungs) -> tuple[list[RoundReport], list[pd.DataFrame], Ranking | None]:
+        plan = self.plan()
+        reports: list[RoundReport] = []
+        standings: list[pd.DataFrame] = []
+        ranking = None
+        last = len(plan.schedule.rounds) - 1
+        for index, (round_, log) in enumerate(zip(plan.schedule.rounds, rungs, strict=True)):
+            if not log.entered:
+                break
+            entered = pd.DataFrame(log.entered, columns=list(CANDIDATE_COLUMNS))
+            scores = self._scores(entered, plan.round_faces(round_))
+            ranking = rank_scores(
+                scores, metric=self.spec.metric, min_identity=self.spec.min_identity
+            )
+            if index == last:
+                promoted = promote(ranking, plan.schedule.top)
+            else:
+                promoted = pd.DataFrame(log.promoted, columns=list(CANDIDATE_COLUMNS))
+            standings.append(_standing(ranking, round_, promoted))
+            reports.append(
+                RoundReport(
+                    round=round_,
+                    candidates=len(log.entered),
+                    kept=len(promoted),
+                    dropped=ranking.dropped,
+                    images_bought=log.images_bought,
+                    requests_failed=log.requests_failed,
+                    cost=log.cost,
+                )
+            )
+        return reports, standings, ranking
+
+    async def _run_rounds(
+        self, client: Generates, *, backend: str, on_progress: HuntProgressCallback | None
+    ) -> HuntResult:
         plan = self.plan()
         survivors = plan.candidates
         reports: list[RoundReport] = []

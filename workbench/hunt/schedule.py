@@ -8,7 +8,7 @@ See docs/hunt.md for why successive halving and why this face order.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -299,3 +299,32 @@ def rank(
 def promote(ranking: Ranking, keep: int) -> pd.DataFrame:
     """The candidate keys of the `keep` best (successive halving's cut)."""
     return ranking.ranked.head(keep)[list(CANDIDATE_COLUMNS)].reset_index(drop=True)
+
+
+def safe_promotions(
+    ranked: Sequence[Hashable],
+    promoted: Collection[Hashable],
+    *,
+    undecided: int,
+    quota: int,
+) -> list[Hashable]:
+    """Who may be promoted now, before every candidate of the round has its evidence in (the
+    asynchronous schedule): the candidates whose place cannot fall below `quota` whatever the
+    `undecided` ones still to come score, i.e. those with fewer than `quota - undecided`
+    better-ranked candidates, and never more than the quota in all.
+
+    `ranked` holds the round's candidates with their evidence in, best first (dropped ones left
+    out); `promoted` those already promoted. With `undecided == 0` the round is over and this is
+    the synchronous cut: the best candidates not yet promoted fill what is left of the quota.
+    """
+    room = quota - len(promoted)
+    chosen: list[Hashable] = []
+    for place, key in enumerate(ranked):
+        if room <= 0:
+            break
+        if undecided and place + undecided >= quota:
+            break
+        if key not in promoted:
+            chosen.append(key)
+            room -= 1
+    return chosen
