@@ -110,6 +110,7 @@ class AsyncHunt:
         self.cell_rung: dict[str, tuple[Key, int]] = {}
         self.cell_images: dict[str, set[tuple[str, str]]] = {}  # images still to be scored
         self.image_cell: dict[tuple[str, str], str] = {}
+        self.image_needs: dict[tuple[str, str], set[str]] = {}  # verdicts a promotion awaits
         self.evidence: dict[tuple[str, str], dict] = {}  # (image, face hash) -> image row
         self.failed_cells: set[str] = set()
         self.dirty = asyncio.Event()
@@ -214,7 +215,12 @@ class AsyncHunt:
         feed.parts_seen = self.parts_seen
         self.feed = feed
         workers = pipeline_workers(self.plan.schedule.images)
-        self.pipeline = ScoringPipeline(self.layout, workers=workers, on_scored=self._on_scored)
+        self.pipeline = ScoringPipeline(
+            self.layout,
+            workers=workers,
+            on_scored=self._on_scored,
+            defer_identity=self.spec.min_identity is None,
+        )
         await self.pipeline.start(self.face_hashes.values())
         sending: asyncio.Task | None = None
         ranking: asyncio.Task | None = None
@@ -288,9 +294,19 @@ class AsyncHunt:
         pending = set()
         for image in images:
             path = self.paths.get(image)
-            if path and self.pipeline.add([StoredImage(image[0], image[1], path)]):
+            if not path:
+                continue
+            [(style, identity)] = self.pipeline.add(
+                [StoredImage(image[0], image[1], path)], priority=-self.cell_rung[cell_key][1]
+            )
+            # A promotion waits for the style verdict, and for identity only if it decides.
+            needed = {STYLE_SCORER} if style else set()
+            if identity and self.spec.min_identity is not None:
+                needed.add(IDENTITY_SCORER)
+            if needed:
                 pending.add(image)
                 self.image_cell[image] = cell_key
+                self.image_needs[image] = needed
         if pending:
             self.cell_images[cell_key] = pending
         else:
@@ -341,7 +357,15 @@ class AsyncHunt:
                 elif row.scorer == IDENTITY_SCORER:
                     evidence["identity"] = row.identity
                     evidence["face_found"] = row.face_found
-        for image in {(row.image_hash, row.face_hash) for row in rows}:
+        for row in rows:
+            image = (row.image_hash, row.face_hash)
+            needed = self.image_needs.get(image)
+            if needed is None:
+                continue
+            needed.discard(row.scorer)
+            if needed:
+                continue
+            del self.image_needs[image]
             cell_key = self.image_cell.pop(image, None)
             if cell_key is None:
                 continue

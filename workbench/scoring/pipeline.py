@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import heapq
+import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from workbench.face_models import face_detector, face_recognition_model, shape_predictor
 from workbench.layout import DataLayout
 from workbench.scoring.identity import IDENTITY_SCORER, IDENTITY_VERSION
 from workbench.scoring.runner import COMPACT_PARTS, _references, _Work, score_batch
@@ -35,8 +38,10 @@ from workbench.scoring.style import STYLE_SCORER, STYLE_VERSION
 
 __all__ = ["ScoringPipeline", "StoredImage", "pipeline_workers"]
 
-# Images sent to the worker together; small, so that a result comes back soon after its image.
+# Images sent to a worker together; small, so that a result comes back soon after its image.
 BATCH = 4
+# Added to the priority of deferred identity work: after every style verdict waiting.
+DEFERRED = 1_000_000
 # A batch not yet full is sent after this long anyway.
 BATCH_WAIT_S = 0.05
 # Verdicts are written to the scores table this often (one Parquet part each time).
@@ -58,14 +63,13 @@ class StoredImage:
 
 
 def pipeline_workers(images: int, *, cores: int | None = None) -> int:
-    """Worker processes for scoring `images` while they arrive: 0 (a thread) for a few, else
-    one per core but one (the core left renders, stores and runs the event loop), one at least;
-    no more than one per INLINE_MAX_IMAGES images."""
+    """Worker processes for scoring `images` while they arrive: 0 (a thread of this process)
+    for a few, else one per INLINE_MAX_IMAGES images, at most one per core."""
     if images <= INLINE_MAX_IMAGES:
         return 0
     if cores is None:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
-    return max(1, min(cores - 1, -(-images // INLINE_MAX_IMAGES)))
+    return max(1, min(cores, -(-images // INLINE_MAX_IMAGES)))
 
 
 class ScoringPipeline:
@@ -82,14 +86,23 @@ class ScoringPipeline:
         *,
         workers: int = 1,
         on_scored: ScoredCallback | None = None,
+        defer_identity: bool = False,
     ):
         self.layout = layout
         self.workers = workers
+        # Score the style first and the identity (2.5 x the work: the face descriptor) when no
+        # style waits: for a caller that decides on style alone (a hunt without min_identity).
+        self.defer_identity = defer_identity
         self.on_scored = on_scored
         self.store = ScoreStore(layout)
         self.submitted = 0  # images queued for scoring
         self.done = 0  # images scored (or found unscorable)
-        self._queued: list[_Work] = []
+        self._queue: list[tuple[int, int, _Work]] = []  # (priority, order, work): a heap
+        self._order = itertools.count()
+        self._jobs: dict[tuple[str, str], int] = {}  # jobs still to finish, per image
+        self._flushing = False
+        self._reference_lock = asyncio.Lock()
+        self._looking_up: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._unwritten: list[ScoreRow] = []
         self._references: dict[str, tuple[np.ndarray | None, str | None]] = {}
@@ -111,21 +124,30 @@ class ScoringPipeline:
         await self.close(cancel=kind is not None)
 
     async def start(self, face_hashes: Iterable[str] = ()) -> None:
-        """Start the worker and look up what is scored already (and the reference faces'
-        descriptors for `face_hashes`; others are looked up when first needed)."""
+        """Look up what is scored already, then start the workers, which load the scoring
+        stack and dlib's models at once (in the background, before the first image), and the
+        reference faces' descriptors for `face_hashes` (others when first needed)."""
         loop = asyncio.get_running_loop()
         identity, style = await loop.run_in_executor(self._io, self._scored_keys)
         self._seen = (identity, style)
-        await self._reference(set(face_hashes))
         if self.workers > 0:
             # spawn: the caller runs threads (the event loop's helpers, an embedded simulator).
             context = multiprocessing.get_context("spawn")
             self._executor = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=context
             )
+            for _ in range(self.workers):
+                self._background(loop.run_in_executor(self._executor, warm_up))
         else:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
+        # Not a worker's job: it does not count against the batches in flight.
+        self._looking_up = asyncio.create_task(self._reference(set(face_hashes)))
         self._writer = asyncio.create_task(self._write_every_second())
+
+    def _background(self, awaitable) -> None:
+        task = asyncio.ensure_future(awaitable)
+        self._tasks.add(task)
+        task.add_done_callback(self._finished)
 
     def _scored_keys(self) -> tuple[set, set]:
         return (
@@ -134,58 +156,84 @@ class ScoringPipeline:
         )
 
     async def _reference(self, face_hashes: set[str]) -> None:
-        missing = face_hashes - set(self._references)
-        if missing:
-            loop = asyncio.get_running_loop()
-            found = await loop.run_in_executor(self._io, _references, self.layout, missing)
-            self._references.update(found)
+        async with self._reference_lock:  # one look-up per face, however many batches ask
+            missing = face_hashes - set(self._references)
+            if missing:
+                loop = asyncio.get_running_loop()
+                found = await loop.run_in_executor(self._io, _references, self.layout, missing)
+                self._references.update(found)
 
     @property
     def pending(self) -> int:
         return self.submitted - self.done
 
-    def add(self, images: Sequence[StoredImage]) -> int:
-        """Queue images for scoring (call on the event loop); returns how many need it."""
+    def add(self, images: Sequence[StoredImage], *, priority: int = 0) -> list[tuple[bool, bool]]:
+        """Queue images for scoring (call on the event loop), lower `priority` first. Returns,
+        per image, whether a style and an identity verdict are still to come (False: the
+        current scorer version has one already, or it is queued)."""
         if self._executor is None:
             raise RuntimeError("start the pipeline first (async with ScoringPipeline(...))")
         identity_seen, style_seen = self._seen
-        added = 0
+        needs = []
         for image in images:
             key = (image.image_hash, image.face_hash)
             identity, style = key not in identity_seen, key not in style_seen
+            needs.append((style, identity))
             if not (identity or style):
                 continue
             identity_seen.add(key)
             style_seen.add(key)
-            self._queued.append(
-                _Work(
-                    image_hash=image.image_hash,
-                    face_hash=image.face_hash,
-                    path=str(self.layout.root / image.path),
-                    identity=identity,
-                    style=style,
-                    reference=None,  # filled in when sent: the descriptor may need a look-up
-                    reference_error=None,
-                )
+            work = _Work(
+                image_hash=image.image_hash,
+                face_hash=image.face_hash,
+                path=str(self.layout.root / image.path),
+                identity=identity,
+                style=style,
+                reference=None,  # filled in when sent: the descriptor may need a look-up
+                reference_error=None,
             )
-            added += 1
-        self.submitted += added
-        if len(self._queued) >= BATCH:
-            self._send()
-        elif self._queued and self._flush_handle is None:
-            loop = asyncio.get_running_loop()
-            self._flush_handle = loop.call_later(BATCH_WAIT_S, self._send)
-        return added
+            if self.defer_identity and identity and style:
+                self._push(replace(work, identity=False), priority)
+                self._push(replace(work, style=False), priority + DEFERRED)
+                self._jobs[key] = 2
+            else:
+                self._push(work, priority if style else priority + DEFERRED)
+                self._jobs[key] = 1
+            self.submitted += 1
+        self._dispatch()
+        return needs
 
-    def _send(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-        while self._queued:
-            batch, self._queued = self._queued[:BATCH], self._queued[BATCH:]
+    def _push(self, work: _Work, priority: int) -> None:
+        heapq.heappush(self._queue, (priority, next(self._order), work))
+
+    def _dispatch(self) -> None:
+        """Keep two batches per worker in flight (so none waits for the next), the most urgent
+        work first; a batch not yet full waits BATCH_WAIT_S for more."""
+        while self._queue and len(self._tasks) < 2 * max(1, self.workers):
+            if len(self._queue) < BATCH and self._flush_handle is None and not self._flushing:
+                loop = asyncio.get_running_loop()
+                self._flush_handle = loop.call_later(BATCH_WAIT_S, self._flush)
+                return
+            if len(self._queue) < BATCH and not self._flushing:
+                return
+            batch = [heapq.heappop(self._queue)[2] for _ in range(min(BATCH, len(self._queue)))]
             task = asyncio.create_task(self._score(batch))
             self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            task.add_done_callback(self._finished)
+
+    def _flush(self) -> None:
+        self._flush_handle = None
+        self._flushing = True
+        try:
+            self._dispatch()
+        finally:
+            self._flushing = False
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: `error` and `broken` carry it to whoever waits
+            self._flush()
 
     async def _score(self, batch: list[_Work]) -> None:
         await self._reference({work.face_hash for work in batch if work.identity})
@@ -202,15 +250,22 @@ class ScoringPipeline:
             self.broken.set()
             raise
         self._unwritten.extend(rows)
-        self.done += len(batch)
+        for work in batch:  # an image is done when its last verdict is in
+            key = (work.image_hash, work.face_hash)
+            self._jobs[key] -= 1
+            if not self._jobs[key]:
+                del self._jobs[key]
+                self.done += 1
         if self.on_scored is not None:
             self.on_scored(rows)
 
     async def wait(self) -> None:
         """Until every image added so far is scored and its verdict written."""
-        self._send()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks))
+        while self._tasks or self._queue:
+            self._flush()
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+            if self.error is not None:
+                break
         if self.error is not None:
             raise self.error
         await self._write()
@@ -234,13 +289,16 @@ class ScoringPipeline:
             if cancel:
                 if self._flush_handle is not None:
                     self._flush_handle.cancel()
-                self._queued.clear()
+                self._queue.clear()
                 for task in list(self._tasks):
                     task.cancel()
                 await asyncio.gather(*list(self._tasks), return_exceptions=True)
             else:
                 await self.wait()
         finally:
+            if self._looking_up is not None:
+                self._looking_up.cancel()
+                await asyncio.gather(self._looking_up, return_exceptions=True)
             if self._writer is not None:
                 self._writer.cancel()
                 await asyncio.gather(self._writer, return_exceptions=True)
@@ -252,3 +310,11 @@ class ScoringPipeline:
                 loop = asyncio.get_running_loop()
                 await loop.run_in_executor(self._io, self.store.compact)
             self._io.shutdown(wait=True)
+
+
+def warm_up() -> None:
+    """Run first in each worker: load dlib's models, so the first image waits for none."""
+    face_detector()
+    shape_predictor(5)
+    shape_predictor(68)
+    face_recognition_model()
