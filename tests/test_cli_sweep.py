@@ -85,6 +85,17 @@ def test_sweep_runs_summarises_and_resumes(panel_layout, spec_file, no_backend_e
     assert len(Catalogue(panel_layout.catalogue).runs()) == 24
 
 
+@pytest.mark.e2e
+def test_sweep_score_scores_the_images_while_they_arrive(panel_layout, spec_file, no_backend_env):
+    from workbench.scoring.runner import score_catalogue
+
+    result = cli(panel_layout, "sweep", str(spec_file), "--score")
+    assert result.exit_code == 0, result.output
+    assert "stored 24 images" in result.output
+    assert "scored 24 new images while they arrived" in result.output
+    assert score_catalogue(panel_layout).scored == 0  # nothing left for `workbench score`
+
+
 def test_a_bad_spec_is_one_line_naming_the_field(panel_layout, tmp_path, no_backend_env):
     path = tmp_path / "bad.toml"
     path.write_text('prompts = ["a"]\nseeds = "1-50 (+0)"\n')

@@ -110,3 +110,39 @@ def test_a_panel_of_one_face_is_refused_with_what_to_do(layout):
     demo_panel(layout, 1)
     with pytest.raises(InputError, match="needs at least 2 faces; the panel has 1"):
         Hunt(spec(), layout).plan()
+
+
+async def test_the_asynchronous_schedule_buys_what_the_rounds_buy(tmp_path, simulator):
+    """The same pool hunted both ways, each on a fresh data root: the same rounds, the same
+    number of images (never more than the schedule states), the winners scored on every face.
+    Whether the winners are the same is the benchmark's question (bench_hunt.py --timing)."""
+    from workbench.layout import DataLayout
+
+    results = {}
+    for schedule in ("rounds", "async"):
+        layout = DataLayout(tmp_path / schedule)
+        demo_panel(layout, 4)
+        hunt = Hunt(spec(max_images=24), layout)  # 8 candidates on 2 faces, the best 4 on all 4
+        plan = hunt.plan()
+        assert [(r.candidates, r.faces) for r in plan.schedule.rounds] == [(8, 2), (4, 4)]
+        seen = []
+        results[schedule] = await run_hunt(
+            hunt, simulator, schedule=schedule, on_progress=seen.append
+        )
+        rows = Catalogue(layout.catalogue).runs()
+        assert len(rows) == plan.schedule.images == 24
+        assert results[schedule].images_bought == 24
+        assert seen and seen[-1].round.number == 2
+
+    rounds, asynchronous = results["rounds"], results["async"]
+    shape = [(r.candidates, r.kept, r.images_bought) for r in rounds.rounds]
+    assert [(r.candidates, r.kept, r.images_bought) for r in asynchronous.rounds] == shape
+    assert len(asynchronous.top) == 2 and set(asynchronous.top["faces"]) == {4}
+    # Every image of the async hunt is scored by both scorers, identity included.
+    assert asynchronous.top["identity"].notna().all()
+
+
+async def test_an_unknown_schedule_is_refused(layout, simulator):
+    demo_panel(layout, 2)
+    with pytest.raises(ValueError, match="schedule must be one of async, rounds"):
+        await run_hunt(Hunt(spec(seeds=[1]), layout), simulator, schedule="barrier")

@@ -18,6 +18,7 @@ from workbench.hunt import (
     plan_schedule,
     promote,
     rank,
+    safe_promotions,
 )
 from workbench.panel import Face
 
@@ -245,3 +246,49 @@ def test_ties_are_broken_the_same_way_every_time():
     scores = _scores([(5, 0.8, 0.7, 0.8), (3, 0.9, 0.7, 0.8), (4, 0.8, 0.7, 0.8)])
     assert list(rank(scores).ranked["seed"]) == [3, 4, 5]
     assert list(rank(scores.iloc[::-1]).ranked["seed"]) == [3, 4, 5]
+
+
+# --- Asynchronous promotion ------------------------------------------------------------------
+
+
+def test_nobody_is_promoted_while_the_undecided_could_still_fill_the_cut():
+    # Quota 3 and 3 candidates still without evidence: any of them could beat every one in.
+    assert safe_promotions(["a", "b", "c"], set(), undecided=3, quota=3) == []
+    assert safe_promotions(["a", "b", "c"], set(), undecided=5, quota=3) == []
+
+
+def test_a_candidate_is_promoted_once_the_undecided_cannot_push_it_out():
+    # Quota 3, one undecided: the best two are in the cut whatever it scores; the third is not.
+    assert safe_promotions(["a", "b", "c"], set(), undecided=1, quota=3) == ["a", "b"]
+    # Later evidence: "b" already promoted is not promoted again, "x" now ranks first.
+    assert safe_promotions(["x", "a", "b"], {"a", "b"}, undecided=1, quota=3) == ["x"]
+
+
+def test_the_cut_never_exceeds_the_quota():
+    # A promoted candidate that slipped below the cut still counts against the quota.
+    assert safe_promotions(["x", "y", "a"], {"a", "b"}, undecided=0, quota=3) == ["x"]
+    assert safe_promotions(["x", "y"], {"a", "b", "c"}, undecided=0, quota=3) == []
+
+
+def test_when_the_round_is_over_the_best_fill_the_rest_of_the_quota():
+    # undecided == 0 is the synchronous cut: the best not yet promoted, up to the quota.
+    assert safe_promotions(["a", "b", "c", "d"], {"b"}, undecided=0, quota=3) == ["a", "c"]
+    # Fewer candidates than the quota (the rest dropped): every one goes through.
+    assert safe_promotions(["a"], set(), undecided=0, quota=3) == ["a"]
+
+
+def test_safe_promotions_equal_the_synchronous_cut_whatever_the_arrival_order():
+    rng = np.random.default_rng(7)
+    scores = {f"c{i}": float(s) for i, s in enumerate(rng.random(30))}
+    quota = 8
+    best = set(sorted(scores, key=scores.get, reverse=True)[:quota])
+    for _ in range(20):
+        arrival = list(rng.permutation(list(scores)))
+        promoted: list[str] = []
+        for count in range(1, len(arrival) + 1):
+            done = arrival[:count]
+            ranked = sorted(done, key=scores.get, reverse=True)
+            undecided = len(arrival) - count
+            promoted += safe_promotions(ranked, set(promoted), undecided=undecided, quota=quota)
+        assert set(promoted) == best
+        assert len(promoted) == quota

@@ -23,7 +23,7 @@ from workbench.contract import SIZE_PRESETS
 from workbench.errors import WorkbenchError
 from workbench.layout import DataLayout
 from workbench.run import Progress, SweepRun, SweepSummary, format_duration
-from workbench.scoring.runner import score_catalogue
+from workbench.scoring.pipeline import score_while_sweeping
 from workbench.store import ImageStore
 from workbench.sweep import Sweep
 
@@ -123,14 +123,28 @@ async def run_sweep(ctx: AppContext, sweep: Sweep) -> AsyncIterator[tuple[str, l
     layout = ctx.layout
     run = await asyncio.to_thread(SweepRun.prepare, sweep, layout, backend=ctx.backend.identity)
     yield progress_html(run.progress, "starting"), []
+    scored = [0, 0]
+
+    def on_scored(done: int, submitted: int) -> None:
+        scored[:] = [done, submitted]
+
+    def scoring_note() -> str:
+        return f"{scored[0]}/{scored[1]} images scored" if scored[1] else ""
+
     async with ctx.backend.client(max_concurrency=run.concurrency) as client:
-        task = asyncio.create_task(run.execute(client))
+        # Scores feed Review and the Leaderboard: each image is scored as it arrives, in one
+        # worker process, so the event loop (other users' pages) is left alone.
+        task = asyncio.create_task(
+            score_while_sweeping(
+                run, client, backend=ctx.backend.identity, on_scored=on_scored, workers=1
+            )
+        )
         try:
             while not task.done():
                 await asyncio.wait({task}, timeout=TICK_S)
                 results = await asyncio.to_thread(sweep_results, layout, run.sweep_id)
-                yield progress_html(run.progress), results
-            summary = task.result()
+                yield progress_html(run.progress, scoring_note()), results
+            summary, _ = task.result()
         finally:
             if not task.done():
                 task.cancel()
@@ -138,11 +152,8 @@ async def run_sweep(ctx: AppContext, sweep: Sweep) -> AsyncIterator[tuple[str, l
                     await task
     results = await asyncio.to_thread(sweep_results, layout, run.sweep_id)
     note = summary_note(summary)
-    if summary.images_stored:
-        # Scores feed Review and the Leaderboard; one worker, so other users stay served.
-        yield progress_html(run.progress, f"{note}; scoring the new images…"), results
-        scored = await asyncio.to_thread(score_catalogue, layout, sweep_id=run.sweep_id, workers=1)
-        note += f"; {scored.scored} images scored"
+    if scored[1]:
+        note += f"; {scored[0]} images scored as they arrived"
     yield progress_html(run.progress, note), results
 
 

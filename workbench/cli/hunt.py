@@ -85,7 +85,9 @@ def print_plan(plan: HuntPlan, backend_label: str, *, name: str) -> None:
 
 
 def run_with_progress(hunt: Hunt, backend: Backend) -> HuntResult:
-    """A tqdm bar per round on stderr; on Ctrl-C, report what was kept instead of a traceback."""
+    """One tqdm bar on stderr for the whole hunt (its images; the round the furthest
+    candidate reached and the images scored so far beside it); on Ctrl-C, report what was
+    kept instead of a traceback."""
     from tqdm import tqdm
 
     if logging.getLogger().level > logging.INFO:
@@ -93,20 +95,13 @@ def run_with_progress(hunt: Hunt, backend: Backend) -> HuntResult:
     bars: dict[int, tqdm] = {}
 
     def on_progress(progress: HuntProgress) -> None:
-        number = progress.round.number
-        if number not in bars:
-            for bar in bars.values():
-                bar.close()
-            bars[number] = tqdm(
-                total=progress.images_total,
-                unit="img",
-                desc=f"round {number}/{progress.rounds}",
-                dynamic_ncols=True,
-            )
-        bar = bars[number]
+        if not bars:
+            bars[0] = tqdm(total=progress.images_total, unit="img", desc="hunt", dynamic_ncols=True)
+        bar = bars[0]
+        bar.total = max(progress.images_total, progress.images_done)
         bar.update(progress.images_done - bar.n)
-        postfix = {"phase": progress.phase}
-        if progress.phase == "scoring" and progress.to_score:
+        postfix = {"round": f"{progress.round.number}/{progress.rounds}"}
+        if progress.to_score:
             postfix["scored"] = f"{progress.scored}/{progress.to_score}"
         if progress.requests_failed:
             postfix["failed"] = progress.requests_failed

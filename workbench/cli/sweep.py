@@ -27,11 +27,17 @@ from workbench.sweep import Sweep
 @click.option(
     "--dry-run", is_flag=True, help="Print requests, images, cost and time; send nothing."
 )
+@click.option(
+    "--score",
+    is_flag=True,
+    help="Score each image as it arrives (identity and style), in a worker process.",
+)
 @click.pass_obj
-def command(layout: DataLayout, spec: str, dry_run: bool) -> None:
+def command(layout: DataLayout, spec: str, dry_run: bool, score: bool) -> None:
     """Run the sweep in SPEC (a TOML file): every image stored, every run logged.
 
     Cells already in the catalogue are not requested again, so re-running a sweep resumes it.
+    With --score the new images are scored while the sweep runs, as `workbench score` would.
     """
     sweep = Sweep.load(spec)
     with open_backend() as backend:
@@ -40,8 +46,13 @@ def command(layout: DataLayout, spec: str, dry_run: bool) -> None:
         if dry_run:
             click.echo("dry run: nothing sent.")
             return
-        summary = execute_with_progress(run, backend)
+        scored: list[int] = []
+        summary = execute_with_progress(run, backend, score=score, scored=scored)
     print_summary(summary)
+    if score:
+        done, submitted = scored or (0, 0)
+        left = f"; {submitted - done} left for `workbench score`" if done < submitted else ""
+        click.echo(f"  scored {done} new images while they arrived{left}")
     sys.exit(exit_status(summary))
 
 
@@ -86,10 +97,19 @@ def print_preview(run: SweepRun, backend: Backend, *, sweep_name: str) -> None:
     )
 
 
-def execute_with_progress(run: SweepRun, backend: Backend, **client_options) -> SweepSummary:
+def execute_with_progress(
+    run: SweepRun,
+    backend: Backend,
+    *,
+    score: bool = False,
+    scored: list[int] | None = None,
+    **client_options,
+) -> SweepSummary:
     """Run with a tqdm bar on stderr; on Ctrl-C return what was kept instead of a traceback.
 
-    `client_options` go to `HeadshotClient` (timeouts, retry policy).
+    With `score`, each stored image is scored as it arrives (`score_while_sweeping`), and
+    `scored` gets [images scored, images to score]. `client_options` go to `HeadshotClient`
+    (timeouts, retry policy).
     """
     # Each retry is logged at WARNING by stamina; over a progress bar that is noise (attempts
     # are in the catalogue). `-v` keeps them.
@@ -98,16 +118,40 @@ def execute_with_progress(run: SweepRun, backend: Backend, **client_options) -> 
     bar = tqdm(total=run.pending_images, unit="img", desc="images", dynamic_ncols=True)
     failed_shown = -1
 
+    counts = scored if scored is not None else []
+
     def on_progress(progress: Progress) -> None:
         nonlocal failed_shown
         bar.update(progress.images_done - bar.n)
         if progress.requests_failed != failed_shown:
             failed_shown = progress.requests_failed
-            bar.set_postfix(failed=failed_shown, refresh=False)
+            postfix()
+
+    def on_scored(done: int, submitted: int) -> None:
+        counts[:] = [done, submitted]
+        postfix()
+
+    def postfix() -> None:
+        shown = {"failed": failed_shown} if failed_shown > 0 else {}
+        if counts:
+            shown["scored"] = f"{counts[0]}/{counts[1]}"
+        bar.set_postfix(shown, refresh=False)
 
     async def go() -> SweepSummary:
         async with backend.client(max_concurrency=run.concurrency, **client_options) as client:
-            return await run.execute(client, backend=backend.identity, on_progress=on_progress)
+            if not score:
+                return await run.execute(client, backend=backend.identity, on_progress=on_progress)
+            # Imported here: the scoring stack (dlib, scikit-image) is heavy.
+            from workbench.scoring.pipeline import score_while_sweeping
+
+            summary, _ = await score_while_sweeping(
+                run,
+                client,
+                backend=backend.identity,
+                on_progress=on_progress,
+                on_scored=on_scored,
+            )
+            return summary
 
     try:
         return asyncio.run(go())

@@ -12,6 +12,7 @@ from workbench.hunt.schedule import (
     plan_schedule,
     promote,
     rank,
+    safe_promotions,
 )
 from workbench.hunt.spec import CANDIDATE_COLUMNS, METRIC_COLUMNS, HuntSpec
 
@@ -34,6 +35,7 @@ __all__ = [
     "plan_schedule",
     "promote",
     "rank",
+    "safe_promotions",
 ]
 
 _RUN = ("Hunt", "HuntPlan", "HuntProgress", "HuntResult", "RoundReport")

@@ -29,14 +29,17 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from workbench.catalogue import CatalogueRow
 from workbench.face_models import face_detector, face_recognition_model, shape_predictor
 from workbench.layout import DataLayout
+from workbench.run import Generates, ProgressCallback, SweepRun, SweepSummary
 from workbench.scoring.identity import IDENTITY_SCORER, IDENTITY_VERSION
 from workbench.scoring.runner import COMPACT_PARTS, _references, _Work, score_batch
 from workbench.scoring.store import ScoreRow, ScoreStore
 from workbench.scoring.style import STYLE_SCORER, STYLE_VERSION
+from workbench.sweep import Cell
 
-__all__ = ["ScoringPipeline", "StoredImage", "pipeline_workers"]
+__all__ = ["ScoringPipeline", "StoredImage", "pipeline_workers", "score_while_sweeping"]
 
 # Images sent to a worker together; small, so that a result comes back soon after its image.
 BATCH = 4
@@ -318,3 +321,49 @@ def warm_up() -> None:
     shape_predictor(5)
     shape_predictor(68)
     face_recognition_model()
+
+
+async def score_while_sweeping(
+    run: SweepRun,
+    client: Generates,
+    *,
+    backend: str,
+    on_progress: ProgressCallback | None = None,
+    on_scored: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> tuple[SweepSummary, ScoringPipeline]:
+    """Execute a prepared sweep and score each image it stores as it arrives (the sweep tab,
+    `workbench sweep --score`): when the last request is answered, only the last few images
+    are left to score. `on_scored(done, submitted)` follows the scoring.
+
+    Scoring runs in worker processes (one at least: in a thread it would hold the event loop's
+    GIL), so the loop stays free for the requests and for an app's other users. Cancelling
+    keeps every image and every verdict already received; the rest is left for
+    `workbench score`. Returns the sweep's summary and the pipeline (its counts)."""
+    workers = max(1, pipeline_workers(run.pending_images)) if workers is None else workers
+    previous = run.on_cell
+
+    def on_cell(cell: Cell, outcome: str, rows: list[CatalogueRow]) -> None:
+        if previous is not None:
+            previous(cell, outcome, rows)
+        if outcome == "stored":
+            pipeline.add([StoredImage(r.image_hash, r.face_hash, r.image_path) for r in rows])
+            if on_scored is not None:
+                on_scored(pipeline.done, pipeline.submitted)
+
+    def scored(_rows: list[ScoreRow]) -> None:
+        if on_scored is not None:
+            on_scored(pipeline.done, pipeline.submitted)
+
+    pipeline = ScoringPipeline(run.layout, workers=workers, on_scored=scored)
+    await pipeline.start(dict.fromkeys(cell.face_hash for cell in run.pending))
+    run.on_cell = on_cell
+    try:
+        summary = await run.execute(client, backend=backend, on_progress=on_progress)
+    except BaseException:
+        await pipeline.close(cancel=True)
+        raise
+    finally:
+        run.on_cell = previous
+    await pipeline.close(cancel=summary.stopped == "cancelled")
+    return summary, pipeline
