@@ -44,7 +44,7 @@ __all__ = [
 STYLE_SCORER = "style"
 # The size pictures are read at (the score runner imports it under this name).
 _GRAIN_SIDE = SCORING_SIDE
-STYLE_VERSION = 4
+STYLE_VERSION = 5
 
 # Each dimension: how many numbers describe it, and the difference in each number that counts
 # as "clearly different" (a similarity of 0.5). Units: CIELAB L*, a*, b* (L* 0..100), fractions
@@ -61,7 +61,8 @@ _LAYOUT: dict[str, tuple[float, ...]] = {
     # light and the log of the face's local contrast (midtone slope where every person has
     # skin, eyes and brows)
     "tone_curve": (6.0, 6.0, 4.0, 0.4, 0.12),
-    # mean a*, b* of the frame (white balance); the face's and the frame's chroma
+    # mean a*, b* of the backdrop (white balance where the person is not); the face's and the
+    # frame's chroma
     # (saturation); shadows minus highlights a*, b* (split toning)
     "colour_grade": (3.0, 3.0, 4.0, 4.0, 4.0, 5.0),
     # log ratio right/left half of the face and of the head and shoulders (the photo's own
@@ -245,7 +246,7 @@ def describe_picture(picture: Image.Image, face: Face | None) -> StyleDescriptor
     vector[_SLICES["backdrop_texture"]] = _backdrop_texture(lum, backdrop)
     inside = _face_inside(face, (sx, sy), (h, w)) if face is not None else person
     vector[_SLICES["tone_curve"]] = _tone_curve(lum, backdrop, inside)
-    vector[_SLICES["colour_grade"]] = _colour_grade(lab, inside)
+    vector[_SLICES["colour_grade"]] = _colour_grade(lab, inside, backdrop)
     vector[_SLICES["vignette"]] = _vignette(lum, backdrop)
     detail = _detail_copy(picture)
     dh, dw = detail.shape
@@ -375,8 +376,8 @@ def _face_inside(face: Face, scale: tuple[float, float], shape: tuple[int, int])
     return np.asarray(canvas, dtype=bool)
 
 
-def _colour_grade(lab: np.ndarray, face: np.ndarray) -> np.ndarray:
-    """White balance (the frame's mean a*, b*), saturation (mean chroma of the face and the
+def _colour_grade(lab: np.ndarray, face: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
+    """White balance (the backdrop's mean a*, b*), saturation (mean chroma of the face and the
     frame's 90th percentile of chroma: skin has colour in every style but a monochrome one) and
     split toning (shadows minus highlights a*, b*)."""
     lum, a, b = lab[..., 0], lab[..., 1], lab[..., 2]
@@ -389,7 +390,10 @@ def _colour_grade(lab: np.ndarray, face: np.ndarray) -> np.ndarray:
         else (0.0, 0.0)
     )
     face_chroma = float(chroma[face].mean()) if face.sum() >= 8 else float(chroma.mean())
-    return np.array([a.mean(), b.mean(), face_chroma, np.percentile(chroma, 90), *split])
+    # White balance where the person is not: a cast moves the backdrop's a*, b* as it moves
+    # everything, while the frame's mean also carries the person's skin, hair and clothes.
+    balance = (a[backdrop].mean(), b[backdrop].mean())
+    return np.array([*balance, face_chroma, np.percentile(chroma, 90), *split])
 
 
 def _vignette(lum: np.ndarray, backdrop: np.ndarray) -> np.ndarray:
