@@ -9,6 +9,15 @@ measured), then runs the same sweep engine the CLI uses at concurrency C in {1, 
 fresh data root each time. Beside each run a 10 ms asyncio timer measures how late the event
 loop wakes it (what the app's other users would feel): goal p99 <= 50 ms at C = 64. Prints
 JSON; ratios come from one run, side by side.
+
+Then the paths a user takes, side by side on one warm simulator (`paths`): one sweep of
+`--paths-requests` cells (512x512, C = 16) through the engine alone, through the engine with
+every image scored as it arrives (`score_while_sweeping`: throughput, the event loop's lag,
+how long scoring runs on after the last image; goal p99 lag <= 50 ms), and through the CLI in
+its own process (`workbench sweep`, and `workbench sweep --score`: interpreter start, imports,
+planning, leases, the journal and the summary included), each against N / (C / L).
+
+    .venv/bin/python benchmarks/bench_sweep.py --only-paths [--paths-latency-ms 1000]
 """
 
 from __future__ import annotations
@@ -20,6 +29,8 @@ import hashlib
 import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import replace
@@ -220,12 +231,131 @@ def per_image_cost(base: Path, url: str, repeats: int = 200) -> dict:
     }
 
 
+# --- The paths a user takes: the engine alone, with scoring, and through the CLI ------------
+
+PATHS_CONCURRENCY = 16
+PATHS_SIZE = "512x512"
+
+
+def paths_spec(requests: int, name: str) -> str:
+    """A sweep file: one prompt, `requests` seeds, one face, 512x512 (the cheapest to score)."""
+    return (
+        f'name = "{name}"\nprompts = ["benchmark portrait, soft light"]\n'
+        f'seeds = "1-{requests}"\nsizes = ["{PATHS_SIZE}"]\nfaces = ["grace-hopper"]\n'
+        f"concurrency = {PATHS_CONCURRENCY}\n"
+    )
+
+
+async def engine_with_scoring(layout: DataLayout, sweep: Sweep, url: str) -> dict:
+    """The engine with every stored image scored as it arrives (the app's Sweep tab, `sweep
+    --score`): its throughput, the event loop's lag meanwhile, and how long scoring ran on
+    after the last image."""
+    from workbench.scoring.pipeline import score_while_sweeping
+
+    run = SweepRun.prepare(sweep, layout, backend=SIMULATOR_BACKEND)
+    lags: list[float] = []
+    stop = asyncio.Event()
+    last_image = [0.0]
+
+    def on_progress(progress) -> None:
+        last_image[0] = time.perf_counter()
+
+    retry = RetryPolicy(attempts=1, timeout=60)
+    async with HeadshotClient(url, KEY, max_concurrency=sweep.concurrency, retry=retry) as client:
+        monitor = asyncio.create_task(loop_lag(lags, stop))
+        started = time.perf_counter()
+        summary, pipeline = await score_while_sweeping(
+            run, client, backend=SIMULATOR_BACKEND, on_progress=on_progress
+        )
+        finished = time.perf_counter()
+        stop.set()
+        await monitor
+    return {
+        "images": summary.images_stored,
+        "scored": pipeline.done,
+        "scoring_workers": pipeline.workers,
+        "seconds_to_last_image": round(last_image[0] - started, 2),
+        "seconds_to_last_score": round(finished - started, 2),
+        "loop_lag_ms": {
+            "samples": len(lags),
+            "p50": round(percentile(lags, 0.50), 2),
+            "p99": round(percentile(lags, 0.99), 2),
+            "max": round(max(lags, default=0.0), 2),
+        },
+    }
+
+
+def cli_sweep(layout: DataLayout, spec: Path, url: str, *options: str) -> float:
+    """`workbench sweep SPEC` in its own process against the simulator: seconds from start to
+    exit (interpreter start, imports, planning, leases, the journal, the summary)."""
+    env = {**os.environ, "HEADSHOT_API_URL": url, "HEADSHOT_API_KEY": KEY}
+    command = [sys.executable, "-m", "workbench", "--data", str(layout.root), "sweep", str(spec)]
+    started = time.perf_counter()
+    done = subprocess.run([*command, *options], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"workbench sweep failed ({done.returncode}): {done.stderr[-500:]}")
+    return seconds
+
+
+def paths(base: Path, url: str, latency_ms: float, requests: int) -> dict:
+    """The same sweep (fresh data roots, a warm simulator) four ways, side by side."""
+    spec = base / "paths.toml"
+    spec.write_text(paths_spec(requests, "paths"), encoding="utf-8")
+    sweep = Sweep.load(spec)
+    asyncio.run(run_sweep(data_root(base, "paths-warm"), sweep, url, warming=True))
+    limit = PATHS_CONCURRENCY / (latency_ms / 1000)
+
+    def ratio(seconds: float) -> float:
+        return round(requests / seconds / limit, 3)
+
+    wall, _, images, lags = asyncio.run(run_sweep(data_root(base, "paths-engine"), sweep, url))
+    scored = asyncio.run(engine_with_scoring(data_root(base, "paths-scored"), sweep, url))
+    cli_seconds = cli_sweep(data_root(base, "paths-cli"), spec, url)
+    cli_scored_seconds = cli_sweep(data_root(base, "paths-cli-score"), spec, url, "--score")
+    return {
+        "requests": requests,
+        "concurrency": PATHS_CONCURRENCY,
+        "latency_ms": latency_ms,
+        "size": PATHS_SIZE,
+        "limit_seconds": round(requests / limit, 2),
+        "engine": {
+            "seconds": round(wall, 2),
+            "ratio_to_limit": ratio(wall),
+            "loop_lag_p99_ms": round(percentile(lags, 0.99), 2),
+        },
+        "engine_scoring_as_images_arrive": {
+            **scored,
+            "ratio_to_limit": ratio(scored["seconds_to_last_image"]),
+        },
+        "cli": {"seconds": round(cli_seconds, 2), "ratio_to_limit": ratio(cli_seconds)},
+        "cli_score": {
+            "seconds": round(cli_scored_seconds, 2),
+            "ratio_to_limit": ratio(cli_scored_seconds),
+        },
+        "goal_loop_lag_p99_ms_while_scoring": LAG_GOAL_MS,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--latency-ms", type=float, default=2000.0)
     parser.add_argument("--waves", type=int, default=4, help="Requests per run = C x waves.")
+    parser.add_argument(
+        "--paths-latency-ms", type=float, default=1000.0, help="L for --only-paths."
+    )
+    parser.add_argument("--paths-requests", type=int, default=192)
+    parser.add_argument(
+        "--only-paths", action="store_true", help="Only the engine / scoring / CLI comparison."
+    )
     parser.add_argument("--out", type=Path, default=None, help="Also write the JSON here.")
     args = parser.parse_args()
+    if args.only_paths:
+        config = SimulatorConfig(api_key=KEY, latency_ms=args.paths_latency_ms)
+        with SimulatorProcess(config) as simulator, tempfile.TemporaryDirectory() as tmp:
+            compared = paths(Path(tmp), simulator.url, args.paths_latency_ms, args.paths_requests)
+        emit({"benchmark": "sweep_paths", "cpus": os.cpu_count(), "paths": compared}, args.out)
+        return
     config = SimulatorConfig(api_key=KEY, latency_ms=args.latency_ms)
     with SimulatorProcess(config) as simulator, tempfile.TemporaryDirectory() as tmp:
         url = simulator.url
@@ -234,6 +364,7 @@ def main() -> None:
         # Fill the simulator's render cache first: the renderer is not what is measured.
         asyncio.run(run_sweep(data_root(base, "warm"), sweep_for(most, 16), url, warming=True))
         runs = throughput(base, url, simulator.pid, args.latency_ms, args.waves)
+        compared = paths(base, url, args.latency_ms, args.paths_requests)
         cost = per_image_cost(base, url)
     result = {
         "benchmark": "sweep",
@@ -246,6 +377,7 @@ def main() -> None:
         "goal_loop_lag_p99_ms": LAG_GOAL_MS,
         "loop_lag_p99_ms_at_c64": runs[-1]["loop_lag_ms"]["p99"],
         "client_cost_per_image": cost,
+        "paths": compared,
     }
     emit(result, args.out)
 

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import heapq
 import itertools
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -104,11 +106,8 @@ class ScoringPipeline:
         self._order = itertools.count()
         self._jobs: dict[tuple[str, str], int] = {}  # jobs still to finish, per image
         self._flushing = False
-        self._reference_lock = asyncio.Lock()
-        self._looking_up: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
         self._unwritten: list[ScoreRow] = []
-        self._references: dict[str, tuple[np.ndarray | None, str | None]] = {}
         self._seen: tuple[set, set] = (set(), set())
         self._executor: concurrent.futures.Executor | None = None
         self._io = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score-io")
@@ -128,24 +127,29 @@ class ScoringPipeline:
 
     async def start(self, face_hashes: Iterable[str] = ()) -> None:
         """Look up what is scored already, then start the workers, which load the scoring
-        stack and dlib's models at once (in the background, before the first image), and the
-        reference faces' descriptors for `face_hashes` (others when first needed)."""
+        stack, dlib's models and the descriptors of the reference faces `face_hashes` at once
+        (in the background, before the first image; other faces when first needed)."""
         loop = asyncio.get_running_loop()
         identity, style = await loop.run_in_executor(self._io, self._scored_keys)
         self._seen = (identity, style)
+        faces = sorted(set(face_hashes))
         if self.workers > 0:
-            # spawn: the caller runs threads (the event loop's helpers, an embedded simulator).
-            context = multiprocessing.get_context("spawn")
-            self._executor = concurrent.futures.ProcessPoolExecutor(
-                self.workers, mp_context=context
-            )
-            for _ in range(self.workers):
-                self._background(loop.run_in_executor(self._executor, warm_up))
+            # Starting processes blocks for a while: not on the event loop.
+            self._executor = await loop.run_in_executor(self._io, self._start_workers)
         else:
             self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="score")
-        # Not a worker's job: it does not count against the batches in flight.
-        self._looking_up = asyncio.create_task(self._reference(set(face_hashes)))
+        for _ in range(max(1, self.workers)):
+            # Each worker computes the reference faces' descriptors once (dlib holds the GIL
+            # for a second or so: never in this process, whose event loop serves others).
+            self._background(
+                loop.run_in_executor(self._executor, warm_up, str(self.layout.root), faces)
+            )
         self._writer = asyncio.create_task(self._write_every_second())
+
+    def _start_workers(self) -> concurrent.futures.Executor:
+        # spawn: the caller runs threads (the event loop's helpers, an embedded simulator).
+        context = multiprocessing.get_context("spawn")
+        return concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
 
     def _background(self, awaitable) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -157,14 +161,6 @@ class ScoringPipeline:
             self.store.scored_keys(IDENTITY_SCORER, IDENTITY_VERSION),
             self.store.scored_keys(STYLE_SCORER, STYLE_VERSION),
         )
-
-    async def _reference(self, face_hashes: set[str]) -> None:
-        async with self._reference_lock:  # one look-up per face, however many batches ask
-            missing = face_hashes - set(self._references)
-            if missing:
-                loop = asyncio.get_running_loop()
-                found = await loop.run_in_executor(self._io, _references, self.layout, missing)
-                self._references.update(found)
 
     @property
     def pending(self) -> int:
@@ -239,14 +235,11 @@ class ScoringPipeline:
             self._flush()
 
     async def _score(self, batch: list[_Work]) -> None:
-        await self._reference({work.face_hash for work in batch if work.identity})
-        ready = []
-        for work in batch:
-            reference, error = self._references.get(work.face_hash, (None, None))
-            ready.append(replace(work, reference=reference, reference_error=error))
         loop = asyncio.get_running_loop()
         try:
-            rows = await loop.run_in_executor(self._executor, score_batch, ready)
+            rows = await loop.run_in_executor(
+                self._executor, score_in_worker, str(self.layout.root), batch
+            )
         except Exception as exc:  # a worker that died (BrokenProcessPool), say
             if self.error is None:
                 self.error = exc
@@ -299,28 +292,56 @@ class ScoringPipeline:
             else:
                 await self.wait()
         finally:
-            if self._looking_up is not None:
-                self._looking_up.cancel()
-                await asyncio.gather(self._looking_up, return_exceptions=True)
             if self._writer is not None:
                 self._writer.cancel()
                 await asyncio.gather(self._writer, return_exceptions=True)
             await self._write()
+            loop = asyncio.get_running_loop()
             if self._executor is not None:
-                self._executor.shutdown(wait=not cancel, cancel_futures=cancel)
+                # Waiting for worker processes to exit blocks: not on the event loop.
+                stop = functools.partial(
+                    self._executor.shutdown, wait=not cancel, cancel_futures=cancel
+                )
                 self._executor = None
-            if self._wrote_parts and len(self.store.dataset.parts()) > COMPACT_PARTS:
-                loop = asyncio.get_running_loop()
-                await loop.run_in_executor(self._io, self.store.compact)
-            self._io.shutdown(wait=True)
+                await loop.run_in_executor(self._io, stop)
+            if self._wrote_parts:
+                await loop.run_in_executor(self._io, self._compact)
+            self._io.shutdown(wait=False)
+
+    def _compact(self) -> None:
+        if len(self.store.dataset.parts()) > COMPACT_PARTS:
+            self.store.compact()
 
 
-def warm_up() -> None:
-    """Run first in each worker: load dlib's models, so the first image waits for none."""
+# In each worker: the reference faces' descriptors, by data root and face hash.
+_REFERENCES: dict[tuple[str, str], tuple[np.ndarray | None, str | None]] = {}
+
+
+def warm_up(root: str, face_hashes: Sequence[str]) -> None:
+    """Run first in each worker: load dlib's models and the reference faces' descriptors, so
+    the first image waits for none of them."""
     face_detector()
     shape_predictor(5)
     shape_predictor(68)
     face_recognition_model()
+    _reference_descriptors(root, face_hashes)
+
+
+def _reference_descriptors(root: str, face_hashes: Iterable[str]) -> None:
+    missing = {face for face in face_hashes if (root, face) not in _REFERENCES}
+    if missing:
+        found = _references(DataLayout(Path(root)), missing)
+        _REFERENCES.update({(root, face): value for face, value in found.items()})
+
+
+def score_in_worker(root: str, batch: Sequence[_Work]) -> list[ScoreRow]:
+    """`runner.score_batch`, with each reference face's descriptor computed here, once."""
+    _reference_descriptors(root, {work.face_hash for work in batch if work.identity})
+    ready = []
+    for work in batch:
+        reference, error = _REFERENCES.get((root, work.face_hash), (None, None))
+        ready.append(replace(work, reference=reference, reference_error=error))
+    return score_batch(ready)
 
 
 async def score_while_sweeping(
