@@ -22,7 +22,7 @@ from workbench.scoring.style import (
 )
 from workbench.scoring.style_changes import STYLE_CHANGES, apply_change
 
-SIDE = 1024  # the panel's photos, like a portrait API's output
+SIDE = 768  # the panel's photos, as wide as a portrait API's default output
 STRENGTHS = (1 / 3, 2 / 3, 1.0)
 PANEL = tuple(people()[:6])
 OTHERS = tuple(people()[6:9])  # the same set-up on three other people

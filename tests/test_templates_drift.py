@@ -92,6 +92,8 @@ async def test_another_model_version_is_caught_per_template_and_face(templated):
     hopper = next(f for f in report.templates[0].faces if f.face_id == "hopper")
     assert hopper.status == "drifted"
     assert hopper.style_drift > report.style_threshold
+    # The report says why, in words: the overall move and every dimension past its threshold.
+    assert hopper.reason.startswith("style moved") and "(limit" in hopper.reason
     assert hopper.per_dimension, "says which style dimensions moved"
     # The baseline is the saved evidence, not the latest rows: a second check still sees it.
     again, _ = await check_on(templated, UPDATED)
