@@ -121,3 +121,15 @@ def test_the_explanation_says_what_changed_on_how_many_faces(change, dimension, 
     }
     how = style_differences(faces)
     assert words in how.get(dimension, ""), how
+
+
+def test_the_explanation_names_at_most_two_differences_per_dimension():
+    # Each of the six people changed differently: six different words would be unreadable.
+    changes = ("warmer", "cooler", "desaturated", "split-tone grade", "none", "none")
+    faces = {
+        person: [_described(person, change, 1.0)]
+        for person, change in zip(PANEL, changes, strict=True)
+    }
+    how = style_differences(faces)
+    assert "colour_grade" in how
+    assert all(text.count(" on ") <= 2 for text in how.values()), how

@@ -575,8 +575,9 @@ def style_differences(
 
     Each face's outputs are averaged and compared with the median face. A face stands out in
     a dimension when one of its numbers is at least `least` units ("clearly different") away;
-    the first such number in the dimension's order of words (`_DIRECTIONS`) says how.
-    Dimensions where no face stands out are left out.
+    the first such number in the dimension's order of words (`_DIRECTIONS`) says how. The
+    two commonest differences of a dimension are named; dimensions where no face stands out
+    are left out.
     """
     with warnings.catch_warnings():
         # A number missing in every output of a face (a hidden grid cell) stays missing.
@@ -604,7 +605,8 @@ def style_differences(
                     counts[word] = counts.get(word, 0) + int(fresh.sum())
                     named |= fresh
         if counts:
-            ranked = sorted(counts.items(), key=lambda item: -item[1])
+            # The two commonest differences: an explanation a person reads at a glance.
+            ranked = sorted(counts.items(), key=lambda item: -item[1])[:2]
             result[name] = ", ".join(
                 f"{word} on {count} face{'s' if count > 1 else ''}" for word, count in ranked
             )
