@@ -30,6 +30,8 @@ CHANGED = (1, 3, 5)  # half the panel, alternate people
 INVARIANCES = ("JPEG quality 60", "downscaled to 512 px", "other people")
 MOST_FALL_WHEN_INVARIANT = 0.05
 LEAST_FALL_AT_FULL = 0.15
+# ~200 real photos described (~25 s): kept out of the fast loop, run by `make test`.
+pytestmark = pytest.mark.e2e
 
 
 def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
