@@ -14,11 +14,13 @@ rendered changes no byte (tests/test_simulator_golden.py).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import multiprocessing
 import os
 import signal
 import threading
 import time
+from concurrent import futures
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -26,7 +28,8 @@ from pathlib import Path
 import anyio.to_thread
 
 from workbench.contract import PortraitParams
-from workbench.simulator.render import render_portrait
+from workbench.simulator.cache import BoundedCache
+from workbench.simulator.render import FacePhoto, photo_of, remember_photo, render_portrait
 
 # More workers than this only add memory (each keeps its own caches, ~250 MB at most).
 MAX_PROCESSES = 8
@@ -50,10 +53,23 @@ def default_processes() -> int:
 
 
 def render_samples(
-    face_jpeg: bytes, params: PortraitParams, samples: list[int], model_version: int
-) -> list[bytes]:
-    """The JPEGs of `samples` of one request, in order (what a worker runs)."""
-    return [render_portrait(face_jpeg, params, i, model_version=model_version) for i in samples]
+    face_jpeg: bytes,
+    params: PortraitParams,
+    samples: list[int],
+    model_version: int,
+    photo: FacePhoto | None = None,
+) -> tuple[list[bytes], FacePhoto]:
+    """The JPEGs of `samples` of one request, in order (what a worker runs), and what was
+    learnt of the photo; `photo`, if another worker already learnt it, spares dlib's search."""
+    if photo is not None:
+        remember_photo(face_jpeg, photo)
+    images = [render_portrait(face_jpeg, params, i, model_version=model_version) for i in samples]
+    return images, photo_of(face_jpeg)
+
+
+# What the workers learnt of each photo (where its face is, how its person looks: a few floats
+# and a descriptor), by SHA-256, handed to the next worker that gets the photo.
+_photos: BoundedCache[FacePhoto] = BoundedCache(4096)
 
 
 async def render(
@@ -65,17 +81,37 @@ async def render(
     processes: int,
 ) -> list[bytes]:
     """Render `samples` of one request in a pool of `processes` workers (0: in a thread)."""
-    args = (face_jpeg, params, samples, model_version)
     if processes <= 0:
-        return await anyio.to_thread.run_sync(render_samples, *args)
+        images, _ = await anyio.to_thread.run_sync(
+            render_samples, face_jpeg, params, samples, model_version
+        )
+        return images
+    digest = hashlib.sha256(face_jpeg).digest()
+    args = (face_jpeg, params, samples, model_version, _photos.peek(digest))
     pool = _pool(processes)
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, render_samples, *args)
+        images, photo = await asyncio.get_running_loop().run_in_executor(
+            pool, render_samples, *args
+        )
     except BrokenProcessPool:
         # A worker died (killed, out of memory): the next request gets a fresh pool, and this
         # one is rendered here rather than lost.
         _discard(processes, pool)
-        return await anyio.to_thread.run_sync(render_samples, *args)
+        images, photo = await anyio.to_thread.run_sync(render_samples, *args)
+    _photos.put(digest, photo)
+    return images
+
+
+def warm(processes: int | None, *, wait: bool = False) -> None:
+    """Start the pool of `processes` workers (None: `default_processes()`) now — the forkserver
+    loads the renderer and dlib's models, every worker forks — so that the first requests do
+    not wait for it; with `wait`, return once every worker is up."""
+    processes = default_processes() if processes is None else processes
+    if processes > 0:
+        pool = _pool(processes)
+        started = [pool.submit(int) for _ in range(processes)]
+        if wait:
+            futures.wait(started)
 
 
 def worker_pids(processes: int) -> list[int]:

@@ -176,6 +176,7 @@ class _Reference:
     """The input photo prepared once: head-and-shoulders crop, its soft mask, the face in it."""
 
     digest: bytes  # SHA-256 of the JPEG bytes: the key for everything face-dependent
+    photo: _Photo  # where its face is, and how its person looks
     appearance: Appearance  # what the style's drift follows (see simulator.style.person_style)
     crop: Image.Image  # RGB
     alpha: Image.Image  # L, soft head-and-shoulders mask (0 outside the photo)
@@ -274,6 +275,18 @@ def _find_face(image: Image.Image) -> _FaceFound | None:
 # Where the face is in each photo, by SHA-256: a few floats per face, kept for many more faces
 # than the prepared crops, so a panel larger than the crop cache never runs dlib twice per face.
 _GEOMETRY: BoundedCache[_Photo] = BoundedCache(4096)
+# What the renderer learns of a photo, as `simulator.pool` hands it from worker to worker.
+FacePhoto = _Photo
+
+
+def photo_of(face_jpeg: bytes) -> FacePhoto:
+    """What was learnt of the photo (found once per process, then kept by its SHA-256)."""
+    return _reference(face_jpeg).photo
+
+
+def remember_photo(face_jpeg: bytes, photo: FacePhoto) -> None:
+    """Keep what another process learnt of this photo, so dlib need not search it again here."""
+    _GEOMETRY.put(hashlib.sha256(face_jpeg).digest(), photo)
 
 
 @lru_cache(maxsize=32)
@@ -313,6 +326,7 @@ def _reference(face_jpeg: bytes) -> _Reference:
     alpha = _person_mask(canvas, inside_px, fx, fy, fwk)
     return _Reference(
         digest=digest,
+        photo=photo,
         appearance=photo.appearance,
         crop=canvas,
         alpha=alpha,

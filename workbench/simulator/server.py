@@ -16,6 +16,7 @@ from collections.abc import Callable
 import uvicorn
 
 from workbench.errors import InputError
+from workbench.simulator import pool
 from workbench.simulator.app import SimulatorStats, create_app
 from workbench.simulator.config import SimulatorConfig
 
@@ -61,6 +62,7 @@ def serve(
     """
     sock = _bound_socket(host, port)
     sock.listen(2048)  # connections made right after the announcement wait in the backlog
+    pool.warm(config.render_processes, wait=True)  # announced warm: the first requests render
     announce(f"http://{host}:{sock.getsockname()[1]}")
     uvicorn.Server(_uvicorn_config(create_app(config), host, port)).run(sockets=[sock])
 
@@ -94,6 +96,7 @@ class SimulatorServer:
         return f"SimulatorServer(url={self.url!r})"
 
     def start(self) -> SimulatorServer:
+        pool.warm(self.config.render_processes)  # the workers start while the server does
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:
