@@ -19,6 +19,7 @@ from matplotlib.patches import Rectangle
 from PIL import Image
 
 from workbench.contract import PortraitParams
+from workbench.scoring.consistency import dimension_label
 from workbench.scoring.face import find_face
 from workbench.scoring.style import (
     _GRID,
@@ -105,7 +106,7 @@ def main() -> None:
             label=f"{name} (stability {stability(PROMPT, seed):.2f}): overall"
             f" {comparison.overall:.2f}",
         )
-    bars.set_yticks(y, [name.replace("_", " ") for name in STYLE_DIMENSIONS], fontsize=8)
+    bars.set_yticks(y, [dimension_label(name) for name in STYLE_DIMENSIONS], fontsize=8)
     bars.invert_yaxis()
     bars.set_xlim(0, 1)
     bars.set_xlabel("similarity of face 1 and face 2 (1 = same style)", fontsize=8)
