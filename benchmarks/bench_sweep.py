@@ -15,7 +15,9 @@ Then the paths a user takes, side by side on one warm simulator (`paths`): one s
 every image scored as it arrives (`score_while_sweeping`: throughput, the event loop's lag,
 how long scoring runs on after the last image; goal p99 lag <= 50 ms), and through the CLI in
 its own process (`workbench sweep`, and `workbench sweep --score`: interpreter start, imports,
-planning, leases, the journal and the summary included), each against N / (C / L).
+planning, leases, the journal and the summary included), each against N / (C / L); and the CLI
+once more with seeds the simulator never rendered (`cli_new_styles`: it renders every image, a
+new style each, during the sweep).
 
     .venv/bin/python benchmarks/bench_sweep.py --only-paths [--paths-latency-ms 1000]
 """
@@ -237,11 +239,12 @@ PATHS_CONCURRENCY = 16
 PATHS_SIZE = "512x512"
 
 
-def paths_spec(requests: int, name: str) -> str:
+def paths_spec(requests: int, name: str, first_seed: int = 1) -> str:
     """A sweep file: one prompt, `requests` seeds, one face, 512x512 (the cheapest to score)."""
+    seeds = f"{first_seed}-{first_seed + requests - 1}"
     return (
         f'name = "{name}"\nprompts = ["benchmark portrait, soft light"]\n'
-        f'seeds = "1-{requests}"\nsizes = ["{PATHS_SIZE}"]\nfaces = ["grace-hopper"]\n'
+        f'seeds = "{seeds}"\nsizes = ["{PATHS_SIZE}"]\nfaces = ["grace-hopper"]\n'
         f"concurrency = {PATHS_CONCURRENCY}\n"
     )
 
@@ -313,6 +316,11 @@ def paths(base: Path, url: str, latency_ms: float, requests: int) -> dict:
     scored = asyncio.run(engine_with_scoring(data_root(base, "paths-scored"), sweep, url))
     cli_seconds = cli_sweep(data_root(base, "paths-cli"), spec, url)
     cli_scored_seconds = cli_sweep(data_root(base, "paths-cli-score"), spec, url, "--score")
+    # The simulator keeping up: the same sweep with seeds it never rendered, so it renders
+    # every image, a new style each, while the sweep runs (issue 20: >= 0.9 of C / L).
+    fresh = base / "paths-new-styles.toml"
+    fresh.write_text(paths_spec(requests, "paths-new-styles", first_seed=1_000_001))
+    cli_fresh_seconds = cli_sweep(data_root(base, "paths-cli-new-styles"), fresh, url)
     return {
         "requests": requests,
         "concurrency": PATHS_CONCURRENCY,
@@ -333,6 +341,11 @@ def paths(base: Path, url: str, latency_ms: float, requests: int) -> dict:
             "seconds": round(cli_scored_seconds, 2),
             "ratio_to_limit": ratio(cli_scored_seconds),
         },
+        "cli_new_styles": {
+            "seconds": round(cli_fresh_seconds, 2),
+            "ratio_to_limit": ratio(cli_fresh_seconds),
+        },
+        "load_1min": round(os.getloadavg()[0], 2),
         "goal_loop_lag_p99_ms_while_scoring": LAG_GOAL_MS,
     }
 
