@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import multiprocessing
 import os
 import signal
@@ -38,8 +39,14 @@ OWNER_CHECK_S = 1.0
 # Imported once by the forkserver: the renderer, and dlib's models loaded (see `_worker`).
 _PRELOAD = ["workbench.simulator._worker"]
 
+# A pool that breaks is replaced; one whose workers cannot even start (a script without a main
+# guard, say) breaks again at once, and after this many the simulator renders in threads.
+BROKEN_POOLS_BEFORE_THREADS = 2
+
 _pools: dict[int, ProcessPoolExecutor] = {}
+_broken: dict[int, int] = {}  # pools of each size that broke
 _pools_lock = threading.Lock()
+logger = logging.getLogger(__name__)
 
 
 def default_processes() -> int:
@@ -81,7 +88,7 @@ async def render(
     processes: int,
 ) -> list[bytes]:
     """Render `samples` of one request in a pool of `processes` workers (0: in a thread)."""
-    if processes <= 0:
+    if processes <= 0 or _broken.get(processes, 0) >= BROKEN_POOLS_BEFORE_THREADS:
         images, _ = await anyio.to_thread.run_sync(
             render_samples, face_jpeg, params, samples, model_version
         )
@@ -171,6 +178,12 @@ def _discard(processes: int, pool: ProcessPoolExecutor) -> None:
     with _pools_lock:
         if _pools.get(processes) is pool:
             del _pools[processes]
+            _broken[processes] = _broken.get(processes, 0) + 1
+            if _broken[processes] == BROKEN_POOLS_BEFORE_THREADS:
+                logger.warning(
+                    "the simulator's render workers keep failing (a script that starts the "
+                    "simulator needs `if __name__ == '__main__':`): rendering in threads"
+                )
     pool.shutdown(wait=False, cancel_futures=True)
 
 
