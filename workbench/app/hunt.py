@@ -107,8 +107,14 @@ async def run_hunt(ctx: AppContext, spec: HuntSpec) -> AsyncIterator[tuple[str, 
     yield progress_html(None, note), top_table(None)
     latest: list[HuntProgress] = []
     async with ctx.backend.client(max_concurrency=spec.concurrency) as client:
+        # Scoring in a worker process: never in the server's own, whose loop serves others.
         task = asyncio.create_task(
-            hunt.run(client, backend=ctx.backend.identity, on_progress=latest.append)
+            hunt.run(
+                client,
+                backend=ctx.backend.identity,
+                on_progress=latest.append,
+                scoring_workers=1,
+            )
         )
         try:
             while not task.done():

@@ -94,7 +94,15 @@ class AsyncOutcome:
 class AsyncHunt:
     """One asynchronous run of a hunt's plan (see the module's docstring)."""
 
-    def __init__(self, hunt, client: Generates, *, backend: str, on_progress=None):
+    def __init__(
+        self,
+        hunt,
+        client: Generates,
+        *,
+        backend: str,
+        on_progress=None,
+        scoring_workers: int | None = None,
+    ):
         self.hunt = hunt
         self.plan = hunt.plan()
         self.layout = hunt.layout
@@ -102,6 +110,7 @@ class AsyncHunt:
         self.client = client
         self.backend = backend
         self.on_progress = on_progress
+        self.scoring_workers = scoring_workers
         self.rounds = self.plan.schedule.rounds
         self.levels = [r.faces for r in self.rounds]
         self.rungs = [RungLog() for _ in self.rounds]
@@ -214,7 +223,9 @@ class AsyncHunt:
         )
         feed.parts_seen = self.parts_seen
         self.feed = feed
-        workers = pipeline_workers(self.plan.schedule.images)
+        workers = self.scoring_workers
+        if workers is None:
+            workers = pipeline_workers(self.plan.schedule.images)
         self.pipeline = ScoringPipeline(
             self.layout,
             workers=workers,

@@ -166,6 +166,7 @@ class Hunt:
         backend: str,
         on_progress: HuntProgressCallback | None = None,
         schedule: str = "async",
+        scoring_workers: int | None = None,
     ) -> HuntResult:
         """Buy and score the rounds; stops (returning what it has) if the API refuses the key or
         runs out of credits. Cancelling keeps every result already received.
@@ -175,22 +176,35 @@ class Hunt:
 
         `schedule` is "async" (candidates promoted as soon as their evidence is in, images
         scored as they arrive: `workbench.hunt.asha`) or "rounds" (each round waits for its
-        last request, then scores: the synchronous schedule, kept to compare with)."""
+        last request, then scores: the synchronous schedule, kept to compare with).
+
+        `scoring_workers` (asynchronous schedule): worker processes scoring the images, 0 for
+        a thread of this process; default `pipeline_workers` (a thread for up to 64 images). A
+        server passes 1 or more, so that scoring never holds its event loop."""
         if schedule not in SCHEDULES:
             raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
         if schedule == "async":
-            return await self._run_async(client, backend=backend, on_progress=on_progress)
+            return await self._run_async(
+                client, backend=backend, on_progress=on_progress, workers=scoring_workers
+            )
         return await self._run_rounds(client, backend=backend, on_progress=on_progress)
 
     async def _run_async(
-        self, client: Generates, *, backend: str, on_progress: HuntProgressCallback | None
+        self,
+        client: Generates,
+        *,
+        backend: str,
+        on_progress: HuntProgressCallback | None,
+        workers: int | None,
     ) -> HuntResult:
         plan = self.plan()
         rounds = plan.schedule.rounds
         progress = HuntProgress(
             rounds[0], len(rounds), "requests", images_total=plan.schedule.images
         )
-        engine = AsyncHunt(self, client, backend=backend, on_progress=on_progress)
+        engine = AsyncHunt(
+            self, client, backend=backend, on_progress=on_progress, scoring_workers=workers
+        )
         outcome = await engine.run(progress)
         summary = outcome.summary
         stopped = summary if summary is not None and summary.stopped else None
