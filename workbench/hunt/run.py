@@ -1,9 +1,12 @@
-"""Running a hunt through the sweep engine: each round is ordinary sweeps (one per prompt,
-identity scale and size) over the survivors and the round's faces, run by `SweepRun` (catalogue
-rows, dedupe, the budget cap, resume), then scored by the scoring stage and cut.
+"""Running a hunt through the sweep engine. By default the schedule runs asynchronously
+(`workbench.hunt.asha`): one engine feed keeps the API busy, images are scored as they arrive,
+and each candidate is promoted as soon as it is sure to make its round's cut. With
+`schedule="rounds"` each round is ordinary sweeps (one per prompt, identity scale and size)
+over the survivors and the round's faces, run by `SweepRun` (catalogue rows, dedupe, the budget
+cap, resume), then scored by the scoring stage and cut.
 
 Nothing is kept but catalogue rows and scores: the face order and the schedule are
-deterministic, so running a stopped hunt again replays the rounds already bought from the
+deterministic, so running a stopped hunt again replays the decisions already bought from the
 catalogue (dedupe sends nothing for them) and buys only what is missing.
 """
 
