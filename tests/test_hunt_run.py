@@ -146,3 +146,22 @@ async def test_an_unknown_schedule_is_refused(layout, simulator):
     demo_panel(layout, 2)
     with pytest.raises(ValueError, match="schedule must be one of async, rounds"):
         await run_hunt(Hunt(spec(seeds=[1]), layout), simulator, schedule="barrier")
+
+
+async def test_a_small_hunt_starts_no_scoring_process(layout, simulator, monkeypatch):
+    """Issue 21, item 5: a 33-image hunt peaked at ~1.1 GB on two cores (3 GB on more): every
+    round started a pool of one scoring process per core, each loading dlib and the scoring
+    stack. A small hunt now scores in a thread of its own process, which has dlib loaded for the
+    face order already (the peak itself: bench_hunt.py --timing, "memory")."""
+    from workbench.scoring import pipeline, runner
+
+    def no_process(*args, **kwargs):
+        raise AssertionError("a small hunt started a scoring process")
+
+    monkeypatch.setattr(pipeline.ScoringPipeline, "_start_workers", no_process)
+    monkeypatch.setattr(runner, "_in_pool", no_process)
+    demo_panel(layout, 11)
+    hunt = Hunt(spec(seeds=[11, 22, 33], top=3), layout)  # 3 candidates on all 11 faces
+    result = await run_hunt(hunt, simulator)
+    assert result.images_bought == 33
+    assert result.top["identity"].notna().all() and len(result.top) == 3
