@@ -246,7 +246,12 @@ def bench_pool(index: int, args, base: Path, server: SimulatorServer) -> dict:
         "candidates": plan.schedule.pool,
         "faces": plan.schedule.panel,
         "rounds": [
-            {"candidates": r.candidates, "faces": r.round.faces, "kept": r.kept}
+            {
+                "candidates": r.candidates,
+                "faces": r.round.faces,
+                "kept": r.kept,
+                "promoted_outside_final_cut": r.outside_cut,
+            }
             for r in result.rounds
         ],
         "hunt_images": requests * spec.sample_number,

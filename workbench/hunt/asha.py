@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -52,6 +53,10 @@ from workbench.sweep import Cell, Plan, Sweep, plan
 Key = tuple  # (prompt, seed, identity_scale, width, height)
 # Ranking runs again at most this often while evidence keeps arriving (it holds the GIL).
 RANK_EVERY_S = 0.1
+# Before a round is over, a candidate is promoted early only if it would stay in the cut even
+# with this share of the quota (rounded up) more undecided candidates ranked above it: scores
+# still move a little as the panel adjustment is refitted, so the cut's edge waits for the end.
+EARLY_MARGIN = 0.25
 _EVIDENCE_COLUMNS = [
     *CANDIDATE_COLUMNS,
     "face_id",
@@ -451,7 +456,10 @@ class AsyncHunt:
             earlier = rung == 0 or self.rungs[rung - 1].decided
             future = 0 if earlier else max(0, self.rounds[rung].candidates - len(log.entered))
             undecided = len(log.entered) - len(log.complete) + future
-            if len(log.promoted) >= quota or (undecided and undecided >= quota):
+            # Before the round is over, scores still move a little (the panel adjustment is
+            # refitted as evidence arrives): a margin keeps the cut's edge for the end.
+            margin = undecided + math.ceil(EARLY_MARGIN * quota) if undecided else 0
+            if len(log.promoted) >= quota or (undecided and margin >= quota):
                 continue
             complete = [key for key in log.entered if key in log.complete]
             if not complete:
@@ -459,7 +467,7 @@ class AsyncHunt:
                     log.decided = True
                 continue
             ranked = await asyncio.to_thread(self._rank, complete, self.levels[rung])
-            chosen = safe_promotions(ranked, set(log.promoted), undecided=undecided, quota=quota)
+            chosen = safe_promotions(ranked, set(log.promoted), undecided=margin, quota=quota)
             for key in chosen:
                 log.promoted.append(key)
                 self._enter(key, rung + 1)

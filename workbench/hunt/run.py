@@ -96,6 +96,9 @@ class RoundReport:
     images_bought: int  # images this run bought (0 for a round already in the catalogue)
     requests_failed: int
     cost: float
+    # Asynchronous schedule: candidates promoted early that the round's final ranking puts
+    # outside its cut (each took a place a candidate ranked above it did not get).
+    outside_cut: int = 0
 
 
 @dataclass(frozen=True)
@@ -234,6 +237,8 @@ class Hunt:
                 promoted = promote(ranking, plan.schedule.top)
             else:
                 promoted = pd.DataFrame(log.promoted, columns=list(CANDIDATE_COLUMNS))
+                cut = promote(ranking, len(log.promoted))
+                outside = len(set(log.promoted) - {_key_of(row) for row in cut.itertuples(False)})
             standings.append(_standing(ranking, round_, promoted))
             reports.append(
                 RoundReport(
@@ -244,6 +249,7 @@ class Hunt:
                     images_bought=log.images_bought,
                     requests_failed=log.requests_failed,
                     cost=log.cost,
+                    outside_cut=0 if index == last else outside,
                 )
             )
         return reports, standings, ranking
@@ -383,6 +389,11 @@ async def _execute(
         if run.pending
     ]
     return list(await asyncio.gather(*tasks))
+
+
+def _key_of(row) -> tuple:
+    prompt, seed, scale, width, height = row
+    return (str(prompt), int(seed), float(scale), int(width), int(height))
 
 
 def _notify(callback: HuntProgressCallback | None, progress: HuntProgress) -> None:
