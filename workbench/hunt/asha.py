@@ -466,7 +466,9 @@ class AsyncHunt:
                 if not undecided:
                     log.decided = True
                 continue
-            ranked = await asyncio.to_thread(self._rank, complete, self.levels[rung])
+            # A snapshot taken here, on the loop: images keep arriving while the thread ranks.
+            evidence = list(self.evidence.values())
+            ranked = await asyncio.to_thread(self._rank, complete, self.levels[rung], evidence)
             chosen = safe_promotions(ranked, set(log.promoted), undecided=margin, quota=quota)
             for key in chosen:
                 log.promoted.append(key)
@@ -475,12 +477,12 @@ class AsyncHunt:
                 log.decided = True  # the round is over: its cut is made
         self._check_all()
 
-    def _rank(self, keys: list[Key], faces: int) -> list[Key]:
+    def _rank(self, keys: list[Key], faces: int, evidence: list[dict]) -> list[Key]:
         """The rung's complete candidates, best first, on the evidence in (dropped ones out)."""
         self.rank_count += 1
         face_ids = [face.id for face in self.plan.faces[:faces]]
         wanted = set(face_ids)
-        rows = [row for row in self.evidence.values() if row["face_id"] in wanted]
+        rows = [row for row in evidence if row["face_id"] in wanted]
         images = pd.DataFrame(rows, columns=_EVIDENCE_COLUMNS)
         images = images.astype({"seed": "int64", "width": "int64", "height": "int64"})
         scored = ScoredImages(
