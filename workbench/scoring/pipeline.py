@@ -25,6 +25,9 @@ import heapq
 import itertools
 import multiprocessing
 import os
+import signal
+import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -149,7 +152,12 @@ class ScoringPipeline:
     def _start_workers(self) -> concurrent.futures.Executor:
         # spawn: the caller runs threads (the event loop's helpers, an embedded simulator).
         context = multiprocessing.get_context("spawn")
-        return concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        return concurrent.futures.ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=_worker_start,
+            initargs=(os.getpid(),),
+        )
 
     def _background(self, awaitable) -> None:
         task = asyncio.ensure_future(awaitable)
@@ -311,6 +319,24 @@ class ScoringPipeline:
     def _compact(self) -> None:
         if len(self.store.dataset.parts()) > COMPACT_PARTS:
             self.store.compact()
+
+
+# How often a worker looks whether the process that started it is still there.
+OWNER_CHECK_S = 1.0
+
+
+def _worker_start(owner: int) -> None:
+    """First thing in each worker: Ctrl-C is its owner's to handle (the owner stops the pool),
+    and the worker ends when its owner is gone (killed outright, a crash), instead of waiting
+    on its queue for ever."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
+
+
+def _exit_with(owner: int) -> None:
+    while os.getppid() == owner:  # a worker whose owner died is handed to another parent
+        time.sleep(OWNER_CHECK_S)
+    os._exit(0)
 
 
 # In each worker: the reference faces' descriptors, by data root and face hash.
