@@ -105,3 +105,54 @@ async def test_style_comes_first_when_identity_is_deferred(panel_layout, simulat
         assert pipeline.add(images[:1]) == [(False, False)]  # queued already: not twice
     assert order == [STYLE_SCORER] * len(images) + [IDENTITY_SCORER] * len(images)
     assert score_catalogue(panel_layout).scored == 0
+
+
+OWNER = """
+import asyncio, sys
+from pathlib import Path
+from workbench.layout import DataLayout
+from workbench.scoring.pipeline import ScoringPipeline
+
+async def main():
+    async with ScoringPipeline(DataLayout(Path(sys.argv[1])), workers=1):
+        print("started", flush=True)
+        await asyncio.sleep(600)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.e2e
+def test_scoring_workers_end_when_their_owner_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import psutil
+
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER, encoding="utf-8")
+    owner = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    try:
+        assert owner.stdout.readline().strip() == "started"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # the worker is spawned by then, or soon after
+            children = psutil.Process(owner.pid).children(recursive=True)
+            if any("spawn_main" in " ".join(c.cmdline()) for c in children):
+                break
+            time.sleep(0.2)
+        workers = [c for c in children if "spawn_main" in " ".join(c.cmdline())]
+        assert workers
+    finally:
+        owner.send_signal(signal.SIGKILL)  # no chance to stop its pool
+        owner.wait()
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    assert not alive, f"workers outlived their owner: {alive}"
