@@ -118,7 +118,8 @@ def test_the_scenario_a_person_follows(browser, browser_app, tmp_path):
 
     # A 2x2 sweep (two faces, two seeds): the results fill in as they arrive.
     run_sweep(page, "studio headshot, soft window light", "1-2")
-    page.locator("#sweep-progress", has_text="images scored").wait_for()
+    # Mid-run the note reads "x/y images scored"; the summary at the end, "... as they arrived".
+    page.locator("#sweep-progress", has_text="images scored as they arrived").wait_for()
     assert page.locator("#sweep-results img").count() >= 4
     shoot(page, "03-sweep")
 
