@@ -23,7 +23,7 @@ from workbench.contract import (
 from workbench.errors import ConfigError
 
 if TYPE_CHECKING:
-    from workbench.simulator import SimulatorConfig
+    from workbench.simulator import SimulatorConfig, SimulatorServer
 
 URL_ENV = "HEADSHOT_API_URL"
 KEY_ENV = "HEADSHOT_API_KEY"
@@ -44,6 +44,16 @@ class Backend:
     # The simulator's model (`SimulatorConfig.model_version`, or what a simulator reached by URL
     # names in its reply header); a real API's model is invisible to clients, so it is unused.
     model_version: int = SIMULATOR_MODEL_VERSION
+
+    @classmethod
+    def of_simulator(cls, server: SimulatorServer) -> Backend:
+        """The backend for a running embedded simulator: its URL, key and model."""
+        return cls(
+            url=server.url,
+            api_key=server.api_key,
+            kind="simulator",
+            model_version=server.config.model_version,
+        )
 
     @property
     def public_url(self) -> str:
@@ -101,12 +111,7 @@ def open_backend(simulator_config: SimulatorConfig | None = None) -> Iterator[Ba
         logger.warning(
             "no %s set: using the embedded %s at %s", URL_ENV, SIMULATOR_NOTICE, simulator.url
         )
-        yield Backend(
-            url=simulator.url,
-            api_key=simulator.api_key,
-            kind="simulator",
-            model_version=simulator.config.model_version,
-        )
+        yield Backend.of_simulator(simulator)
 
 
 def is_simulator(url: str) -> bool:

@@ -131,12 +131,7 @@ async def run_on_simulator(
     """Run `sweep` against a fresh embedded simulator (never the real API), with the demo's
     retry policy, storing and cataloguing like any sweep."""
     with quiet_retries(), SimulatorServer(simulator) as server:
-        backend = Backend(
-            url=server.url,
-            api_key=server.api_key,
-            kind="simulator",
-            model_version=server.config.model_version,
-        )
+        backend = Backend.of_simulator(server)
         async with backend.client(
             max_concurrency=sweep.concurrency, retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S
         ) as client:
@@ -233,8 +228,6 @@ async def check_drift_on_simulator(
 
     config = SimulatorConfig(model_version=model_version)
     with quiet_retries(), SimulatorServer(config) as server:
-        backend = Backend(
-            url=server.url, api_key=server.api_key, kind="simulator", model_version=model_version
-        )
+        backend = Backend.of_simulator(server)
         async with backend.client(retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S) as client:
             return await check_drift(layout, client, backend=backend.identity, **options)

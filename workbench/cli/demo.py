@@ -47,12 +47,7 @@ def command(layout: DataLayout, spec: str | None) -> None:
     sweep = Sweep.load(spec_path)
     with SimulatorServer(DEMO_SIMULATOR) as simulator:
         click.echo(f"using the embedded simulator at {simulator.url} — not real portraits")
-        backend = Backend(
-            url=simulator.url,
-            api_key=simulator.api_key,
-            kind="simulator",
-            model_version=simulator.config.model_version,
-        )
+        backend = Backend.of_simulator(simulator)
         run = SweepRun.prepare(sweep, layout, backend=backend.identity)
         print_preview(run, backend, sweep_name=sweep.name or spec_path.name)
         summary = execute_with_progress(run, backend, retry=DEMO_RETRY, timeout=DEMO_TIMEOUT_S)
