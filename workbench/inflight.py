@@ -23,7 +23,6 @@ class InFlight:
         self,
         layout: DataLayout,
         catalogue: Catalogue,
-        keys: Iterable[str],
         *,
         parts_seen: set[str] | None = None,
     ):
@@ -32,7 +31,6 @@ class InFlight:
         self.owner = Owner(layout)
         self.leases = Leases(layout, self.owner)
         self.journal = Journal(layout, self.owner)
-        self._keys = set(keys)
         # Parts already read when the sweep was planned; None: read them all on first look.
         self._parts_seen = set(parts_seen) if parts_seen is not None else set()
         self._stored: set[str] = set()

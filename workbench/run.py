@@ -402,12 +402,7 @@ class SweepRun:
         if self.spec_toml is not None:
             self.catalogue.record_sweep(self.sweep_id, self.spec_toml)
         self._pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="sweep-io")
-        self._inflight = InFlight(
-            self.layout,
-            self.catalogue,
-            (cell.key for cell in self.pending if cell.dedupable),
-            parts_seen=self.parts_seen,
-        )
+        self._inflight = InFlight(self.layout, self.catalogue, parts_seen=self.parts_seen)
         self._notify()
         cells = self._cells = _Cells(self.pending, open=self.feed and not self._closed)
         count = self.concurrency if self.feed else min(self.concurrency, len(self.pending))
