@@ -25,9 +25,6 @@ import heapq
 import itertools
 import multiprocessing
 import os
-import signal
-import threading
-import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -37,6 +34,7 @@ import numpy as np
 from workbench.catalogue import CatalogueRow
 from workbench.face_models import face_detector, face_recognition_model, shape_predictor
 from workbench.layout import DataLayout
+from workbench.owned_workers import start_owned_worker
 from workbench.run import Generates, ProgressCallback, SweepRun, SweepSummary
 from workbench.scoring.identity import IDENTITY_SCORER, IDENTITY_VERSION
 from workbench.scoring.runner import COMPACT_PARTS, _references, _Work, score_batch
@@ -155,7 +153,7 @@ class ScoringPipeline:
         return concurrent.futures.ProcessPoolExecutor(
             self.workers,
             mp_context=context,
-            initializer=_worker_start,
+            initializer=start_owned_worker,
             initargs=(os.getpid(),),
         )
 
@@ -319,24 +317,6 @@ class ScoringPipeline:
     def _compact(self) -> None:
         if len(self.store.dataset.parts()) > COMPACT_PARTS:
             self.store.compact()
-
-
-# How often a worker looks whether the process that started it is still there.
-OWNER_CHECK_S = 1.0
-
-
-def _worker_start(owner: int) -> None:
-    """First thing in each worker: Ctrl-C is its owner's to handle (the owner stops the pool),
-    and the worker ends when its owner is gone (killed outright, a crash), instead of waiting
-    on its queue for ever."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
-
-
-def _exit_with(owner: int) -> None:
-    while os.getppid() == owner:  # a worker whose owner died is handed to another parent
-        time.sleep(OWNER_CHECK_S)
-    os._exit(0)
 
 
 # In each worker: the reference faces' descriptors, by data root and face hash.

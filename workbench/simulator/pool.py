@@ -18,24 +18,20 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import signal
 import threading
-import time
 from concurrent import futures
 from concurrent.futures import Executor, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from pathlib import Path
 
 import anyio.to_thread
 
 from workbench.contract import PortraitParams
+from workbench.owned_workers import start_owned_worker
 from workbench.simulator.cache import BoundedCache
 from workbench.simulator.render import FacePhoto, photo_of, remember_photo, render_portrait
 
 # More workers than this only add memory (each keeps its own caches, ~250 MB at most).
 MAX_PROCESSES = 8
-# How often a worker checks that the process that owns its pool is still there.
-OWNER_CHECK_S = 1.0
 # Imported once by the forkserver: the renderer, and dlib's models loaded (see `_worker`).
 _PRELOAD = ["workbench.simulator._worker"]
 
@@ -135,43 +131,11 @@ def _pool(processes: int) -> Executor:
             pool = ProcessPoolExecutor(
                 max_workers=processes,
                 mp_context=_context(),
-                initializer=_start_worker,
+                initializer=start_owned_worker,
                 initargs=(os.getpid(),),
             )
             _pools[processes] = pool
         return pool
-
-
-def _start_worker(owner: int) -> None:
-    # Ctrl-C reaches every process of the terminal's group: the server (or the sweep that
-    # embeds it) stops, and its pool ends its workers; a worker would only print a traceback.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A pool's workers wait on a queue whose writing end they hold themselves, so an owner
-    # killed outright (kill -9, a crash) never tells them to stop: they watch it instead.
-    threading.Thread(target=_exit_with, args=(owner,), name="owner-watch", daemon=True).start()
-
-
-def _exit_with(owner: int) -> None:
-    while _alive(owner):
-        time.sleep(OWNER_CHECK_S)
-    os._exit(0)
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` still runs (a zombie, dead but not yet reaped, does not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        if Path("/proc/self/stat").exists():
-            return False
-        try:  # no /proc (not Linux): signal 0 only asks whether the process exists
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _discard(processes: int, pool: ProcessPoolExecutor) -> None:
